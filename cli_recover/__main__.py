@@ -1,0 +1,3 @@
+from cli_recover.cli.main import main
+
+raise SystemExit(main())
