@@ -11,6 +11,16 @@ from cli_recover.errors import ProducerError
 from cli_recover.kube.base import BoundedTail
 
 
+def _grow_pipe(fd: int) -> None:
+    """Ask for a 1 MiB pipe (Linux F_SETPIPE_SZ): fewer, larger reads and writes."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, 1031, 1 << 20)
+    except (OSError, ImportError):
+        pass
+
+
 class LocalProcess:
     def __init__(self, argv: list[str], *, stdin: bool, cwd: str | None = None, env: dict | None = None):
         try:
@@ -30,6 +40,9 @@ class LocalProcess:
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
         self._stdout = self._proc.stdout
+        _grow_pipe(self._stdout.fileno())
+        if self._proc.stdin:
+            _grow_pipe(self._proc.stdin.fileno())
 
     @property
     def pid(self) -> int:

@@ -1,0 +1,88 @@
+"""The manifest written next to every archive: `<archive>.manifest.json` (see docs/FORMAT.md).
+
+The per-member index is spooled to a temporary file while the stream runs and copied into the
+manifest at the end, so a backup of millions of files does not hold its index in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from cli_recover.errors import UsageError
+
+FORMAT = "cli-recover/manifest"
+FORMAT_VERSION = 1
+SUFFIX = ".manifest.json"
+
+
+def manifest_path(archive: str | os.PathLike) -> Path:
+    return Path(str(archive) + SUFFIX)
+
+
+class MemberSpool:
+    """Collects member records (JSON lines) in a temp file beside the archive."""
+
+    def __init__(self, directory: str | os.PathLike):
+        fd, self.path = tempfile.mkstemp(prefix=".members-", suffix=".jsonl", dir=directory)
+        self._f = os.fdopen(fd, "w", encoding="utf-8")
+        self.count = 0
+
+    def add(self, record: dict) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        self._f.write("\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+    def discard(self) -> None:
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def write_manifest(self, header: dict, dest: Path) -> None:
+        """Writes header + members to dest atomically (tmp, fsync, rename)."""
+        self.close()
+        tmp = dest.with_name(dest.name + ".partial")
+        body = json.dumps(header, indent=1, ensure_ascii=False)
+        assert body.endswith("}")
+        with open(tmp, "w", encoding="utf-8") as out, open(self.path, encoding="utf-8") as lines:
+            out.write(body[:-1].rstrip() + ',\n "members": [')
+            first = True
+            for line in lines:
+                out.write("\n  " if first else ",\n  ")
+                out.write(line.rstrip("\n"))
+                first = False
+            out.write("\n ]\n}\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+        self.discard()
+
+
+def load_manifest(path: str | os.PathLike) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"no manifest at {path}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UsageError(f"{path} is not a cli-recover manifest")
+    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+        raise UsageError(
+            f"{path} has manifest format {data.get('format_version')}, newer than this cli-recover understands"
+        )
+    return data
+
+
+def find_manifest(archive: str | os.PathLike) -> dict | None:
+    path = manifest_path(archive)
+    return load_manifest(path) if path.exists() else None

@@ -1,0 +1,406 @@
+"""The byte pipeline. Backup: producer stdout -> (tar index, sha256, byte count) -> compress ->
+sha256 -> `<archive>.partial` -> fsync -> rename. Restore: archive -> decompress -> (guard, sha256)
+-> consumer stdin. The producer/consumer is a `StreamProcess` from any target (local host or pod).
+
+Nothing half-done looks done: the archive is renamed into place only after the producer exited
+successfully, the tar end marker was seen and every count agrees; on any failure or cancel the
+partial file is removed and the error says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cli_recover import __version__
+from cli_recover.archive.codecs import Compressor, Decompressor, codec_info
+from cli_recover.archive.manifest import FORMAT, FORMAT_VERSION, MemberSpool, manifest_path
+from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
+from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
+
+CHUNK = 1 << 20
+QUEUE_DEPTH = 8  # chunks in flight per stage: memory is bounded by ~2 x QUEUE_DEPTH MiB
+
+Progress = Callable[[int, "int | None"], None]
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _cancel_signum(cancel) -> int:
+    return int(getattr(cancel, "signum", 0) or signal.SIGINT)
+
+
+@dataclass
+class BackupRequest:
+    target: object  # kube.base.Target
+    argv: list[str]  # the producer command, run on the target
+    output: Path  # the final archive path
+    codec: str
+    level: int | None
+    provider: str
+    source: dict  # what was backed up (target kind, path, pod...)
+    stream_type: str = "tar"  # "tar" gets a member index; other streams only checksums
+    options: dict = field(default_factory=dict)
+    ok_exit_codes: tuple[int, ...] = (0,)
+    estimate: Callable[[], "int | None"] | None = None  # run in a thread; total for progress
+    threads: int | None = None
+
+
+class _Stage(threading.Thread):
+    """A pipeline stage consuming chunks from a bounded queue. On error it keeps draining so the
+    reader never blocks, and records the first exception."""
+
+    def __init__(self, name: str, fn: Callable[[bytes], None], finish: Callable[[], None]):
+        super().__init__(name=name, daemon=True)
+        self.queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.fn, self.finish_fn = fn, finish
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            chunk = self.queue.get()
+            if chunk is None:
+                break
+            if self.error is None:
+                try:
+                    self.fn(chunk)
+                except BaseException as exc:  # noqa: BLE001 - reported by the reader
+                    self.error = exc
+        if self.error is None:
+            try:
+                self.finish_fn()
+            except BaseException as exc:  # noqa: BLE001
+                self.error = exc
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
+               on_process: Callable[[object], None] | None = None) -> dict:
+    """Runs one backup stream to completion. Returns the manifest header (without members)."""
+    info = codec_info(req.codec)
+    out = Path(req.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    if out.exists():
+        raise RecoverError(f"{out} already exists; choose another -o or remove it first")
+    started, t0 = utc_now(), time.monotonic()
+
+    total: list[int | None] = [None]
+    if req.estimate is not None:
+        def _estimate() -> None:
+            try:
+                total[0] = req.estimate()
+            except Exception:  # noqa: BLE001 - progress just has no total
+                total[0] = None
+        threading.Thread(target=_estimate, name="estimate", daemon=True).start()
+
+    spool = MemberSpool(out.parent)
+    raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
+    counts = {"raw": 0, "stored": 0}
+    prefix: list[str] = []
+
+    def on_member(m: Member) -> None:
+        if not prefix:
+            prefix.append("./" if m.raw_name.startswith("./") else "")
+        spool.add(m.to_json())
+
+    indexer = TarIndexer(on_member=on_member) if req.stream_type == "tar" else None
+
+    def index_chunk(chunk: bytes) -> None:
+        raw_hash.update(chunk)
+        if indexer is not None:
+            indexer.feed(chunk)
+
+    def index_finish() -> None:
+        if indexer is not None:
+            indexer.finish()
+
+    f = open(partial, "wb")
+    compressor = Compressor(req.codec, req.level, req.threads)
+
+    def write_chunk(chunk: bytes) -> None:
+        data = compressor.compress(chunk)
+        if data:
+            stored_hash.update(data)
+            counts["stored"] += len(data)
+            f.write(data)
+
+    def write_finish() -> None:
+        data = compressor.finish()
+        stored_hash.update(data)
+        counts["stored"] += len(data)
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+    stages = [_Stage("index", index_chunk, index_finish), _Stage("compress", write_chunk, write_finish)]
+    for stage in stages:
+        stage.start()
+
+    proc = None
+    failure: BaseException | None = None
+    try:
+        proc = req.target.spawn(req.argv)
+        if on_process is not None:
+            on_process(proc)
+        if cancel is not None and cancel.is_set():
+            proc.kill()
+        while True:
+            if cancel is not None and cancel.is_set():
+                proc.kill()
+                break
+            chunk = proc.read(CHUNK)
+            if not chunk:
+                break
+            counts["raw"] += len(chunk)
+            for stage in stages:
+                stage.queue.put(chunk)
+            if any(stage.error for stage in stages):
+                proc.kill()
+                break
+            if progress is not None:
+                progress(counts["raw"], total[0])
+    except BaseException as exc:  # noqa: BLE001 - includes KeyboardInterrupt: clean up below
+        failure = exc
+        if proc is not None:
+            proc.kill()
+    finally:
+        for stage in stages:
+            stage.queue.put(None)
+        for stage in stages:
+            stage.join()
+        f.close()
+
+    def _abort(exc: BaseException):
+        spool.discard()
+        try:
+            partial.unlink()
+        except FileNotFoundError:
+            pass
+        return exc
+
+    if failure is not None:
+        if isinstance(failure, KeyboardInterrupt):
+            raise _abort(Cancelled(signal.SIGINT)) from None
+        raise _abort(failure)
+    code = proc.wait()
+    if cancel is not None and cancel.is_set():
+        raise _abort(Cancelled(_cancel_signum(cancel)))
+    stderr = proc.stderr_text().strip()
+    if code not in req.ok_exit_codes:
+        detail = stderr.splitlines()[-1] if stderr else "no error output"
+        what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        raise _abort(ProducerError(f"{req.argv[0]} on {req.target.describe()} {what}: {detail}; no archive was written"))
+    for stage in stages:
+        if stage.error is not None:
+            err = stage.error
+            if isinstance(err, RecoverError):
+                raise _abort(type(err)(f"{err}; no archive was written"))
+            raise _abort(RecoverError(f"backup stream failed in {stage.name}: {err}; no archive was written"))
+    if indexer is not None and indexer.bytes_seen != counts["raw"]:
+        raise _abort(IntegrityError("byte counts disagree between reader and index; no archive was written"))
+    if counts["stored"] != partial.stat().st_size:
+        raise _abort(IntegrityError("stored byte count disagrees with the file size; no archive was written"))
+
+    warnings = []
+    if code != 0:
+        warnings.append(f"{req.argv[0]} exited {code}: {stderr.splitlines()[-1] if stderr else ''}".strip())
+    finished = utc_now()
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tool": "cli-recover",
+        "tool_version": __version__,
+        "archive": out.name,
+        "kind": "backup",
+        "provider": req.provider,
+        "source": req.source,
+        "created": finished,
+        "started": started,
+        "finished": finished,
+        "duration_seconds": round(time.monotonic() - t0, 3),
+        "host": socket.gethostname(),
+        "stream": {"type": req.stream_type, "command": req.argv, "member_prefix": prefix[0] if prefix else ""},
+        "codec": {"name": req.codec, "level": req.level, "extension": info.extension},
+        "bytes": {"raw": counts["raw"], "stored": counts["stored"],
+                  "content": indexer.content_bytes if indexer else None},
+        "sha256": {"stored": stored_hash.hexdigest(), "raw": raw_hash.hexdigest()},
+        "members_count": indexer.members if indexer else None,
+        "options": req.options,
+        "warnings": warnings,
+    }
+    mpath = manifest_path(out)
+    try:
+        spool.write_manifest(header, mpath)
+        os.replace(partial, out)  # the commit point: the archive exists only when complete
+        _fsync_dir(out.parent)
+    except BaseException as exc:
+        _abort(exc)
+        mpath.unlink(missing_ok=True)
+        raise RecoverError(f"cannot finish the archive: {exc}") from None
+    header["archive_path"] = str(out)
+    header["manifest_path"] = str(mpath)
+    return header
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading archives back: shared by verify and restore
+
+
+def hash_file(path: Path, progress: Progress | None = None, cancel: threading.Event | None = None) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    total = path.stat().st_size
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(_cancel_signum(cancel))
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+            size += n
+            if progress is not None:
+                progress(size, total)
+    return h.hexdigest(), size
+
+
+def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, progress: Progress | None = None,
+                   cancel: threading.Event | None = None, stored_hash=None) -> int:
+    """Reads path, decompresses and calls sink(raw_chunk); returns the raw byte count. Decompression
+    runs in its own thread so it overlaps with the sink (tar parse, hashing, writing)."""
+    q: queue.Queue = queue.Queue(QUEUE_DEPTH)
+    state: dict = {"error": None}
+    total = path.stat().st_size
+    stop = threading.Event()
+
+    def produce() -> None:
+        dec = Decompressor(codec)
+        done = 0
+        try:
+            with open(path, "rb", buffering=0) as f:
+                while not stop.is_set():
+                    data = f.read(CHUNK)
+                    if not data:
+                        break
+                    done += len(data)
+                    if stored_hash is not None:
+                        stored_hash.update(data)
+                    out = dec.decompress(data)
+                    if out:
+                        q.put((out, done))
+            dec.finish()
+        except BaseException as exc:  # noqa: BLE001
+            state["error"] = exc
+        finally:
+            q.put(None)
+
+    thread = threading.Thread(target=produce, name="decompress", daemon=True)
+    thread.start()
+    raw = 0
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(_cancel_signum(cancel))
+            item = q.get()
+            if item is None:
+                break
+            chunk, done = item
+            raw += len(chunk)
+            sink(chunk)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock the producer if the sink failed
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+    if state["error"] is not None:
+        raise state["error"]
+    return raw
+
+
+@dataclass
+class RestoreRequest:
+    target: object  # kube.base.Target
+    archive: Path
+    argv: list[str]  # the consumer command (e.g. tar -x ...), run on the target
+    codec: str
+    manifest: dict | None
+    stream_type: str = "tar"
+
+
+def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
+                on_process: Callable[[object], None] | None = None) -> dict:
+    """Streams the archive into the consumer. The caller has already checked integrity and safety
+    from the manifest (see restore planning); this stream checks again as it goes: every tar header
+    passes the safety guard before its bytes reach the consumer, and the raw sha256 must match."""
+    raw_hash = hashlib.sha256()
+    symlinks: set[str] = set()
+    indexer = None
+    if req.stream_type == "tar":
+        indexer = TarIndexer(on_header=lambda m: check_safe(m, symlinks), hash_content=False)
+    proc = req.target.spawn(req.argv, stdin=True)
+    if on_process is not None:
+        on_process(proc)
+
+    def sink(chunk: bytes) -> None:
+        if indexer is not None:
+            indexer.feed(chunk)  # raises before the chunk is written when a header is unsafe
+        raw_hash.update(chunk)
+        proc.write(chunk)
+
+    try:
+        raw = stream_archive(req.archive, req.codec, sink, progress=progress, cancel=cancel)
+        if indexer is not None:
+            indexer.finish()
+        expected = (req.manifest or {}).get("sha256", {}).get("raw")
+        if expected and raw_hash.hexdigest() != expected:
+            raise IntegrityError("the restored stream differs from the manifest's raw sha256; the restore is incomplete")
+    except KeyboardInterrupt:
+        proc.kill()
+        raise Cancelled(signal.SIGINT) from None
+    except ProducerError as exc:
+        proc.kill()
+        proc.wait()
+        stderr = proc.stderr_text().strip()
+        raise ProducerError(f"{exc}: {stderr.splitlines()[-1] if stderr else 'no error output'}") from None
+    except BaseException:
+        proc.kill()
+        raise
+    proc.close_stdin()
+    code = proc.wait()
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(_cancel_signum(cancel))
+    if code != 0:
+        stderr = proc.stderr_text().strip()
+        detail = stderr.splitlines()[-1] if stderr else "no error output"
+        raise ProducerError(f"{req.argv[0]} on {req.target.describe()} exited with status {code}: {detail}")
+    return {"raw_bytes": raw, "raw_sha256": raw_hash.hexdigest(), "members": indexer.members if indexer else None}

@@ -1,0 +1,64 @@
+"""The headless entry point. Imports stay lazy: `--help` must not load textual, kubernetes or codecs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from cli_recover import __version__
+from cli_recover.errors import RecoverError
+
+# Each module exposes register(subparsers); its parsers set `func=handler(args) -> int`.
+COMMAND_MODULES = (
+    "cli_recover.cli.archive_commands",
+    "cli_recover.cli.kube_commands",
+    "cli_recover.cli.job_commands",
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage as one line (plus a hint), exit code 2."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(2, f"cli-recover: error: {message}\n(see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="cli-recover",
+        description="Back up and restore what lives inside Kubernetes pods and on the local host. "
+        "Archives are plain tar (+ zstd/lz4/gzip) with a JSON manifest of checksums.",
+    )
+    parser.add_argument("--version", action="version", version=f"cli-recover {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv and sys.stdin.isatty() and sys.stdout.isatty():
+        argv = ["tui"]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except RecoverError as exc:
+        print(f"cli-recover: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cli-recover: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

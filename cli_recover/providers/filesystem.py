@@ -1,0 +1,151 @@
+"""The filesystem provider: a folder (or file) archived by the real `tar` on the target."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+
+from cli_recover.errors import UsageError
+from cli_recover.providers.base import BackupPlan, RestorePlan
+
+VCS_DIRS = {".git", ".svn", ".hg", ".bzr", "CVS", "_darcs", ".arch-ids", "{arch}", "RCS", "SCCS"}
+
+
+def tar_create_argv(directory: str, names: list[str], excludes: list[str], exclude_vcs: bool) -> list[str]:
+    argv = ["tar", "-c", "-f", "-", "-C", directory]
+    argv += [f"--exclude={pattern}" for pattern in excludes]
+    if exclude_vcs:
+        argv.append("--exclude-vcs")
+    return argv + ["--", *names]
+
+
+def tar_extract_argv(directory: str, *, force: bool, includes: list[str]) -> list[str]:
+    argv = ["tar", "-x", "-f", "-", "-C", directory, "-p"]
+    if not force:
+        argv.append("-k")  # keep existing files (we refuse them up front; this is the second guard)
+    return argv + (["--", *includes] if includes else [])
+
+
+def estimate_local(path: str, excludes: list[str], exclude_vcs: bool) -> int:
+    """The size the tar stream will have: content rounded to blocks plus one header per entry."""
+
+    def excluded(name: str) -> bool:
+        return (exclude_vcs and name in VCS_DIRS) or any(fnmatch.fnmatch(name, p) for p in excludes)
+
+    if not os.path.isdir(path):
+        size = os.lstat(path).st_size
+        return 512 + -(-size // 512) * 512 + 1024
+    total = 1024
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        total += 512
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if excluded(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                size = entry.stat(follow_symlinks=False).st_size if entry.is_file(follow_symlinks=False) else 0
+            except OSError:
+                continue
+            total += 512 + -(-size // 512) * 512
+    return total
+
+
+def estimate_remote(target, path: str) -> int | None:
+    code, out, _ = target.run(["du", "-s", "-k", path], timeout=120)
+    if code in (0, 1) and out.split():
+        try:
+            return int(out.split()[0]) * 1024
+        except ValueError:
+            return None
+    return None
+
+
+def label_for(path: str) -> str:
+    base = posixpath.basename(posixpath.normpath(path)) or "root"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "root"
+
+
+class FilesystemProvider:
+    name = "filesystem"
+    summary = "files and folders, archived with tar"
+    stream_type = "tar"
+
+    def add_backup_arguments(self, parser) -> None:
+        parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                            help="leave out members matching this tar pattern (repeatable)")
+        parser.add_argument("--exclude-vcs", action="store_true", help="leave out .git, .svn, .hg... folders")
+        parser.add_argument("--allow-changed-files", action="store_true",
+                            help="accept tar's exit status 1 (a file changed while it was read); recorded as a warning")
+
+    def add_restore_arguments(self, parser) -> None:
+        parser.add_argument("--include", action="append", default=[], metavar="PATH",
+                            help="restore only this member (file or folder; repeatable)")
+
+    def backup_plan(self, args, target) -> BackupPlan:
+        path = args.path
+        excludes = list(args.exclude or [])
+        if target.kind == "local":
+            path = os.path.abspath(os.path.expanduser(path))
+            if not os.path.lexists(path):
+                raise UsageError(f"no such file or folder: {args.path}")
+            if os.path.isdir(path):
+                argv = tar_create_argv(path, ["."], excludes, args.exclude_vcs)
+            else:
+                argv = tar_create_argv(os.path.dirname(path) or "/", [os.path.basename(path)], excludes, args.exclude_vcs)
+
+            def estimate() -> int:
+                return estimate_local(path, excludes, args.exclude_vcs)
+        else:
+            if not path.startswith("/"):
+                raise UsageError(f"the path in the pod must be absolute: {path}")
+            argv = tar_create_argv(path, ["."], excludes, args.exclude_vcs)
+
+            def estimate() -> int | None:
+                return estimate_remote(target, path)
+
+        return BackupPlan(
+            argv=argv,
+            label=label_for(path),
+            source={"target": target.describe(), "kind": target.kind, "path": path},
+            options={"exclude": excludes, "exclude_vcs": bool(args.exclude_vcs)},
+            estimate=estimate,
+            ok_exit_codes=(0, 1) if args.allow_changed_files else (0,),
+        )
+
+    def restore_plan(self, args, target, manifest: dict | None) -> RestorePlan:
+        directory = args.target_path
+        if directory is None and manifest is not None and target.kind != "local":
+            directory = manifest.get("source", {}).get("path")
+        if not directory:
+            raise UsageError("--target-path DIR is required (where to restore)")
+        if target.kind == "local":
+            directory = os.path.abspath(os.path.expanduser(directory))
+        elif not directory.startswith("/"):
+            raise UsageError(f"the target path in the pod must be absolute: {directory}")
+        prefix = ((manifest or {}).get("stream") or {}).get("member_prefix", "./")
+        includes = [prefix + normalize_include(p) for p in (args.include or [])]
+        return RestorePlan(
+            argv=tar_extract_argv(directory, force=args.force, includes=includes),
+            prepare=[["mkdir", "-p", directory]],
+            target_dir=directory,
+            includes=includes,
+        )
+
+
+def normalize_include(path: str) -> str:
+    path = path.strip()
+    while path.startswith("./"):
+        path = path[2:]
+    path = path.lstrip("/").rstrip("/")
+    if not path or ".." in path.split("/"):
+        raise UsageError(f"--include {path!r} is not a path inside the archive")
+    return path
