@@ -1,0 +1,210 @@
+"""The job record and the small helpers around it: ids, timestamps, durations, redaction, sizes."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from datetime import UTC, datetime
+
+from cli_recover.errors import UsageError
+
+SCHEMA = 1
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+ACTIVE_STATES = (QUEUED, RUNNING)
+FINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+STATES = ACTIVE_STATES + FINAL_STATES
+
+# --- ids --------------------------------------------------------------------------------------
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case: sorts like the numbers
+
+
+def _b32(n: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        out.append(_ALPHABET[n & 31])
+        n >>= 5
+    return "".join(reversed(out))
+
+
+def new_job_id(now: float | None = None) -> str:
+    """12 characters: 9 of milliseconds since the epoch (sortable until the year 3084) + 3 random.
+
+    Uniqueness across processes is finally guaranteed by the store, which creates the record file
+    with O_EXCL and draws a new id on a clash.
+    """
+    ms = int((time.time() if now is None else now) * 1000)
+    return _b32(ms, 9) + _b32(int.from_bytes(os.urandom(2), "big"), 3)
+
+
+def valid_job_id(value: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-z]{1,32}", value))
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+def iso(ts: float | None = None) -> str:
+    """UTC timestamp as ISO 8601 with milliseconds and a Z."""
+    ts = time.time() if ts is None else ts
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def parse_iso(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str) -> float:
+    """'7d', '12h', '30m', '2w', '45s', '1d12h', or '0' -> seconds. UsageError on anything else."""
+    value = (text or "").strip().lower()
+    if value == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(value):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not value or pos != len(value):
+        raise UsageError(f"bad duration {text!r}: use a number and a unit s, m, h, d or w (e.g. 7d, 12h, 30m)")
+    return total
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s" if s < 600 else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600}h" if s < 10 * 86400 else f"{s // 86400}d"
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+# --- redaction --------------------------------------------------------------------------------
+
+REDACTED = "***"
+_SECRET_WORDS = {"password", "passwd", "pass", "passphrase", "pwd", "secret", "token", "key", "credential",
+                 "credentials", "auth", "apikey", "sessiontoken"}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<pw>[^/@\s]*)@")
+
+
+def is_secret_name(name: str) -> bool:
+    """True for option names like password, db-password, secret_key, accessToken, --key-file."""
+    raw = _CAMEL.sub("_", name)
+    words = [w for w in _NON_ALNUM.split(raw.lower()) if w]
+    return any(w in _SECRET_WORDS for w in words) or "".join(words) in _SECRET_WORDS
+
+
+def redact_text(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """Hide URL credentials (scheme://user:pw@) and the given secret values in a line of text."""
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    for value in secrets:
+        if value:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def redact(obj):
+    """A copy of a JSON-able option structure with the values of secret-looking keys replaced."""
+    if isinstance(obj, dict):
+        return {k: (REDACTED if is_secret_name(str(k)) and v not in (None, "", False) else redact(v))
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redact(v) for v in obj]
+    if isinstance(obj, str):
+        return redact_text(obj)
+    return obj
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """argv with the values of secret-looking options (`--password X`, `--token=X`) replaced."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        if arg.startswith("-") and len(arg) > 1 and arg != "--":
+            name, eq, _value = arg.partition("=")
+            if is_secret_name(name):
+                if eq:
+                    out.append(f"{name}={REDACTED}")
+                else:
+                    out.append(arg)
+                    hide_next = True
+                continue
+        out.append(redact_text(arg))
+    return out
+
+
+def new_record(job_id: str, *, kind: str, provider: str | None, target: dict, options: dict,
+               schedule: str | None, log: str, argv: list[str] | None = None) -> dict:
+    now = iso()
+    return {
+        "v": SCHEMA,
+        "id": job_id,
+        "kind": kind,
+        "provider": provider,
+        "target": redact(target),
+        "options": redact(options),
+        "schedule": schedule,
+        "state": QUEUED,
+        "pid": None,
+        "pid_start": None,
+        "boot_id": None,
+        "host": os.uname().nodename if hasattr(os, "uname") else None,
+        "argv": redact_argv(argv) if argv is not None else None,
+        "created": now,
+        "started": None,
+        "finished": None,
+        "updated": now,
+        "progress": {"done": 0, "total": None, "rate": None, "eta": None, "phase": "queued"},
+        "archive": None,
+        "manifest": None,
+        "partial": [],
+        "error": None,
+        "exit_code": None,
+        "warnings": 0,
+        "log": log,
+        "result": None,
+    }
+
+
+def describe_target(target: dict | None) -> str:
+    t = target or {}
+    if t.get("kind") == "pod":
+        parts = [t.get("context"), t.get("namespace"), t.get("pod")]
+        label = "/".join(p for p in parts if p)
+        if t.get("container"):
+            label += f"[{t['container']}]"
+        return f"{label}:{t['path']}" if t.get("path") else label
+    if t.get("path"):
+        return str(t["path"])
+    return t.get("kind") or "-"

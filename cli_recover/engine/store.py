@@ -1,0 +1,404 @@
+"""Job history: one JSON file per job under `history_dir()`.
+
+Writes are atomic (temporary file + fsync + os.replace; a new record is published with os.link,
+which fails when the id is taken, so ids are unique across processes). Every write that changes a
+record takes an flock on `history/.lock` for the few microseconds of the replace: that is what
+keeps a job's final write and another process's "this job's process vanished" verdict from
+overwriting each other.
+
+Listing 10,000 records fast: `history/.index.json` caches a small summary of each record keyed by
+(inode, mtime_ns, size). Records in a final state never change, so a listing only re-reads new
+files, changed files and active jobs. The index is a cache: lose it and it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from cli_recover import config
+from cli_recover.engine import proc
+from cli_recover.engine.model import (
+    ACTIVE_STATES,
+    FAILED,
+    QUEUED,
+    iso,
+    new_job_id,
+    new_record,
+    parse_duration,
+    parse_iso,
+    valid_job_id,
+)
+from cli_recover.errors import RecoverError, UsageError
+
+ENV_HISTORY_MAX_AGE = "CLI_RECOVER_HISTORY_MAX_AGE"
+DEFAULT_HISTORY_MAX_AGE = 30 * 86400
+INDEX_NAME = ".index.json"
+LOCK_NAME = ".lock"
+INDEX_VERSION = 1
+SUMMARY_FIELDS = ("id", "kind", "provider", "state", "pid", "pid_start", "boot_id", "created", "started",
+                  "finished", "updated", "schedule", "error", "exit_code")
+
+
+class JobNotFound(RecoverError):
+    """No job has this id (or prefix)."""
+
+
+def history_max_age() -> float | None:
+    """Seconds after which finished jobs leave the history; None = never.
+
+    From `$CLI_RECOVER_HISTORY_MAX_AGE` (e.g. 30d, or 0/never/off to keep everything), else the key
+    `history_max_age` in `$CLI_RECOVER_HOME/config.json`, else 30 days.
+    """
+    value = os.environ.get(ENV_HISTORY_MAX_AGE)
+    source = ENV_HISTORY_MAX_AGE
+    if value is None:
+        cfg = config.data_home() / "config.json"
+        try:
+            value = json.loads(cfg.read_text()).get("history_max_age")
+            source = f"{cfg}: history_max_age"
+        except (OSError, ValueError, AttributeError):
+            value = None
+    if value is None:
+        return DEFAULT_HISTORY_MAX_AGE
+    text = str(value).strip().lower()
+    if text in ("0", "never", "off", "none", ""):
+        return None
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+
+
+def summarize(rec: dict) -> dict:
+    s = {k: rec.get(k) for k in SUMMARY_FIELDS}
+    if s["error"]:
+        s["error"] = str(s["error"])[:200]
+    p = rec.get("progress") or {}
+    s["progress"] = {k: p.get(k) for k in ("done", "total", "rate", "eta", "phase")}
+    s["target"] = rec.get("target")
+    s["created_ts"] = parse_iso(rec.get("created"))
+    s["finished_ts"] = parse_iso(rec.get("finished"))
+    return s
+
+
+def remove_paths(paths) -> list[str]:
+    """Remove files (never directories); returns the ones that were there."""
+    removed = []
+    for p in paths or ():
+        if not p:
+            continue
+        try:
+            os.unlink(p)
+            removed.append(str(p))
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            pass
+        except OSError:
+            pass
+    return removed
+
+
+class JobStore:
+    def __init__(self, directory: Path | None = None, logs: Path | None = None):
+        self.dir = Path(directory) if directory else config.history_dir()
+        self.logs = Path(logs) if logs else config.logs_dir()
+
+    # --- paths and locking -------------------------------------------------------------------
+
+    def path(self, job_id: str) -> Path:
+        return self.dir / f"{job_id}.json"
+
+    def log_path(self, job_id: str) -> Path:
+        return self.logs / f"{job_id}.log"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        import fcntl
+
+        config.ensure_dir(self.dir)
+        fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    # --- raw I/O -----------------------------------------------------------------------------
+
+    def _write_tmp(self, rec: dict, name: str) -> Path:
+        tmp = self.dir / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        data = json.dumps(rec, separators=(",", ":"), sort_keys=False).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return tmp
+
+    def _fsync_dir(self) -> None:
+        try:
+            fd = os.open(self.dir, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def write(self, rec: dict, *, durable: bool = True) -> None:
+        """Atomically replace the record (callers hold the lock when another process may write too)."""
+        rec["updated"] = iso()
+        tmp = self._write_tmp(rec, rec["id"])
+        try:
+            os.replace(tmp, self.path(rec["id"]))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if durable:
+            self._fsync_dir()
+
+    def save(self, rec: dict, *, durable: bool = True) -> None:
+        with self.lock():
+            self.write(rec, durable=durable)
+
+    def read(self, job_id: str) -> dict:
+        try:
+            with open(self.path(job_id), "rb") as f:
+                return json.loads(f.read())
+        except FileNotFoundError:
+            raise JobNotFound(f"no job {job_id!r} in {self.dir}") from None
+        except ValueError:
+            raise RecoverError(f"job record {self.path(job_id)} is not valid JSON") from None
+
+    # --- creating ----------------------------------------------------------------------------
+
+    def create(self, *, kind: str, provider: str | None, target: dict, options: dict,
+               schedule: str | None = None, argv: list[str] | None = None) -> dict:
+        """A new queued record owned by this process, published under a fresh unique id."""
+        config.ensure_dir(self.dir)
+        config.ensure_dir(self.logs)
+        for _ in range(100):
+            job_id = new_job_id()
+            rec = new_record(job_id, kind=kind, provider=provider, target=target, options=options,
+                             schedule=schedule, log=str(self.log_path(job_id)), argv=argv)
+            rec.update(proc.identity())
+            tmp = self._write_tmp(rec, job_id)
+            try:
+                os.link(tmp, self.path(job_id))  # fails if the id is taken: never overwrite a job
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                # No hard links on this filesystem: O_EXCL placeholder, then replace.
+                try:
+                    os.close(os.open(self.path(job_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    continue
+                os.replace(tmp, self.path(job_id))
+                tmp = None
+            finally:
+                if tmp is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+            self._fsync_dir()
+            return rec
+        raise RecoverError(f"could not allocate a job id in {self.dir}")  # pragma: no cover
+
+    # --- listing -----------------------------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
+
+    def resolve(self, ref: str) -> str:
+        """The id of the job `ref` names: an exact id or a unique prefix."""
+        ref = (ref or "").strip().lower()
+        if not valid_job_id(ref):
+            raise UsageError(f"bad job id {ref!r}: job ids are letters and digits")
+        ids = self.ids()
+        if ref in ids:
+            return ref
+        matches = [i for i in ids if i.startswith(ref)]
+        if not matches:
+            raise JobNotFound(f"no job matches {ref!r} (see: cli-recover status -A)")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise UsageError(f"job prefix {ref!r} is ambiguous: {len(matches)} jobs match ({shown})")
+        return matches[0]
+
+    def get(self, ref: str) -> dict:
+        """The record `ref` names, with a vanished process already marked failed."""
+        job_id = self.resolve(ref)
+        rec = self.read(job_id)
+        if rec.get("state") in ACTIVE_STATES and not self._alive(rec):
+            rec = self.mark_vanished(job_id) or self.read(job_id)
+        return rec
+
+    def _load_index(self) -> dict:
+        try:
+            with open(self.dir / INDEX_NAME, "rb") as f:
+                data = json.loads(f.read())
+            if data.get("v") == INDEX_VERSION and isinstance(data.get("entries"), dict):
+                return data["entries"]
+        except (OSError, ValueError, AttributeError):
+            pass
+        return {}
+
+    def _save_index(self, entries: dict) -> None:
+        tmp = self.dir / f".index.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        try:
+            with open(tmp, "w") as f:
+                json.dump({"v": INDEX_VERSION, "entries": entries}, f, separators=(",", ":"))
+            os.replace(tmp, self.dir / INDEX_NAME)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def summaries(self, *, reconcile: bool = True, prune: bool = True) -> list[dict]:
+        """Summaries of every job, newest first. Marks vanished jobs failed; prunes old history."""
+        if not self.dir.is_dir():
+            return []
+        index = self._load_index()
+        fresh: dict = {}
+        changed = False
+        try:
+            it = os.scandir(self.dir)
+        except FileNotFoundError:
+            return []
+        with it:
+            for entry in it:
+                name = entry.name
+                if name[0] == "." or not name.endswith(".json"):
+                    continue
+                job_id = name[:-5]
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                key = [st.st_ino, st.st_mtime_ns, st.st_size]
+                cached = index.get(job_id)
+                if cached is not None and cached[0] == key and cached[1]["state"] not in ACTIVE_STATES:
+                    fresh[job_id] = cached
+                    continue
+                try:
+                    with open(entry.path, "rb") as f:
+                        rec = json.loads(f.read())
+                    summary = summarize(rec)
+                except FileNotFoundError:
+                    continue
+                except (OSError, ValueError, AttributeError):
+                    summary = {"id": job_id, "state": "unreadable", "error": "record is not valid JSON",
+                               "progress": {}, "created_ts": st.st_mtime, "finished_ts": st.st_mtime}
+                fresh[job_id] = [key, summary]
+                changed = changed or cached is None or cached[0] != key
+        if len(fresh) != len(index):
+            changed = True
+        result = [v[1] for v in fresh.values()]
+        if reconcile:
+            for s in result:
+                if s["state"] in ACTIVE_STATES and not self._alive(s):
+                    rec = self.mark_vanished(s["id"])
+                    if rec is not None:
+                        s.update(summarize(rec))
+                        fresh.pop(s["id"], None)  # re-stat next time
+                        changed = True
+        if prune:
+            removed = self.prune(result)
+            if removed:
+                result = [s for s in result if s["id"] not in removed]
+                for job_id in removed:
+                    fresh.pop(job_id, None)
+                changed = True
+        if changed:
+            self._save_index(fresh)
+        result.sort(key=lambda s: s["id"], reverse=True)
+        return result
+
+    # --- liveness ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _alive(rec: dict) -> bool:
+        if rec.get("state") == QUEUED and not rec.get("pid"):
+            created = parse_iso(rec.get("created")) or 0
+            return time.time() - created < 60
+        return proc.is_alive(rec.get("pid"), rec.get("pid_start"), rec.get("boot_id"))
+
+    def mark_vanished(self, job_id: str) -> dict | None:
+        """Mark an active job whose process is gone as failed and remove its partial outputs.
+
+        Re-checked under the lock, so a job that finished a moment ago keeps its own verdict."""
+        with self.lock():
+            try:
+                rec = self.read(job_id)
+            except (JobNotFound, RecoverError):
+                return None
+            if rec.get("state") not in ACTIVE_STATES or self._alive(rec):
+                return None
+            pid = rec.get("pid")
+            rec["state"] = FAILED
+            rec["error"] = (f"the job's process (pid {pid}) disappeared: killed, crashed or the machine "
+                            "restarted")
+            rec["finished"] = iso()
+            rec["exit_code"] = None
+            removed = remove_paths(rec.get("partial"))
+            rec["removed_partial"] = removed
+            self.write(rec)
+        self._append_log(rec, f"marked failed by {os.getpid()}: {rec['error']}"
+                         + (f"; removed partial output: {', '.join(removed)}" if removed else ""))
+        return rec
+
+    def _append_log(self, rec: dict, line: str) -> None:
+        path = rec.get("log") or str(self.log_path(rec["id"]))
+        try:
+            config.ensure_dir(Path(path).parent)
+            with open(path, "a") as f:
+                f.write(f"{iso()} {line}\n")
+        except OSError:
+            pass
+
+    # --- pruning -----------------------------------------------------------------------------
+
+    def prune(self, summaries: list[dict], max_age: float | None | str = "config") -> set[str]:
+        """Delete finished records (and their logs) older than the history max age."""
+        if max_age == "config":
+            max_age = history_max_age()
+        if max_age is None:
+            return set()
+        cutoff = time.time() - max_age
+        removed: set[str] = set()
+        for s in summaries:
+            if s["state"] in ACTIVE_STATES:
+                continue
+            when = s.get("finished_ts") or s.get("created_ts")
+            if when is not None and when < cutoff:
+                self.delete(s["id"])
+                removed.add(s["id"])
+        return removed
+
+    def delete(self, job_id: str) -> None:
+        """Remove a finished job's record and its log (never an active one)."""
+        with self.lock():
+            try:
+                rec = self.read(job_id)
+            except JobNotFound:
+                return
+            except RecoverError:
+                rec = {}
+            if rec.get("state") in ACTIVE_STATES:
+                return
+            remove_paths([self.path(job_id), rec.get("log") or self.log_path(job_id)])
