@@ -52,7 +52,7 @@ class BackupRequest:
     stream_type: str = "tar"  # "tar" gets a member index; other streams only checksums
     options: dict = field(default_factory=dict)
     ok_exit_codes: tuple[int, ...] = (0,)
-    estimate: Callable[[], "int | None"] | None = None  # run in a thread; total for progress
+    estimate: Callable[[], int | None] | None = None  # run in a thread; total for progress
     threads: int | None = None
 
 
@@ -392,6 +392,10 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
         proc.wait()
         stderr = proc.stderr_text().strip()
         raise ProducerError(f"{exc}: {stderr.splitlines()[-1] if stderr else 'no error output'}") from None
+    except IntegrityError as exc:
+        proc.kill()
+        proc.wait()
+        raise IntegrityError(f"{exc}; the restore stopped part-way and is incomplete") from None
     except BaseException:
         proc.kill()
         raise

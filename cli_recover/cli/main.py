@@ -24,7 +24,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"cli-recover: error: {message}\n(see: {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = Parser(
         prog="cli-recover",
         description="Back up and restore what lives inside Kubernetes pods and on the local host. "
@@ -39,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == name:
                 continue
             raise
-        module.register(sub)
+        if getattr(module, "REGISTER_WITH_ARGV", False):
+            module.register(sub, argv)
+        else:
+            module.register(sub)
     return parser
 
 
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv and sys.stdin.isatty() and sys.stdout.isatty():
         argv = ["tui"]
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

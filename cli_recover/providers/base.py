@@ -18,7 +18,7 @@ class BackupPlan:
     label: str  # short name used for default archive names, e.g. "uploads"
     source: dict  # recorded in the manifest
     options: dict = field(default_factory=dict)  # recorded in the manifest (never secrets)
-    estimate: Callable[[], "int | None"] | None = None
+    estimate: Callable[[], int | None] | None = None
     ok_exit_codes: tuple[int, ...] = (0,)
 
 

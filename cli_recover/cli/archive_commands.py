@@ -1,0 +1,522 @@
+"""backup, restore, verify, list, compare-compression, providers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from cli_recover.errors import RecoverError, UsageError
+
+CODEC_CHOICES = ("zstd", "lz4", "gzip", "none")
+
+
+# --- shared arguments -------------------------------------------------------------------------
+
+
+def add_kube_arguments(parser) -> None:
+    g = parser.add_argument_group("cluster (ignored with --local)")
+    g.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
+    g.add_argument("-c", "--container", help="container (default: the pod's default container)")
+    g.add_argument("--context", help="kubeconfig context (default: the current one)")
+    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+
+
+def make_target(args, pod: str | None):
+    if getattr(args, "local", None):
+        from cli_recover.kube.local import LocalTarget
+
+        return LocalTarget()
+    from cli_recover.kube.target import open_pod_target
+
+    return open_pod_target(pod, namespace=args.namespace, container=args.container, context=args.context,
+                           kubeconfig=args.kubeconfig)
+
+
+def target_record(target, path: str | None) -> dict:
+    if target.kind == "local":
+        return {"kind": "local", "path": path}
+    record = {"kind": "pod"}
+    for key in ("context", "namespace", "pod", "container"):
+        record[key] = getattr(target, key, None)
+    record["path"] = path
+    return record
+
+
+def _load_provider(name: str):
+    from cli_recover.providers import load_provider
+
+    return load_provider(name)
+
+
+def _provider_names() -> list[str]:
+    from cli_recover.providers import provider_names
+
+    return provider_names()
+
+
+def _progress(args, label: str):
+    from cli_recover.cli.progress import ProgressLine
+
+    return ProgressLine(label, enabled=not getattr(args, "quiet", False))
+
+
+def _job_progress(args, handle, label: str):
+    line = _progress(args, label)
+
+    def report(done: int, total: int | None) -> None:
+        handle.progress(done, total, label)
+        line(done, total)
+
+    report.close = line.close  # type: ignore[attr-defined]
+    return report
+
+
+def _cancel_for(handle):
+    """The job's cancel event, carrying the signal number the pipeline reports on cancel."""
+    event = handle.cancel_event
+    handle.on_cancel(lambda: setattr(event, "signum", handle.signum))
+    return event
+
+
+# --- backup -----------------------------------------------------------------------------------
+
+
+def default_output(label: str, extension: str) -> Path:
+    from cli_recover.config import backups_dir
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    base = backups_dir() / f"{label}-{stamp}{extension}"
+    n = 2
+    candidate = base
+    while candidate.exists() or candidate.with_name(candidate.name + ".partial").exists():
+        candidate = base.with_name(f"{label}-{stamp}-{n}{extension}")
+        n += 1
+    return candidate
+
+
+def resolve_output(output: str | None, label: str, extension: str) -> Path:
+    if not output:
+        return default_output(label, extension)
+    path = Path(output).expanduser()
+    if path.is_dir():
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        return path / f"{label}-{stamp}{extension}"
+    if path.exists():
+        raise UsageError(f"{path} already exists; cli-recover never overwrites an archive")
+    if not path.parent.exists():
+        raise UsageError(f"the folder for -o does not exist: {path.parent}")
+    return path.absolute()
+
+
+def cmd_backup(args) -> int:
+    from cli_recover.archive.codecs import codec_info, resolve_level
+    from cli_recover.archive.manifest import manifest_path
+    from cli_recover.archive.pipeline import BackupRequest, run_backup
+    from cli_recover.engine.runner import JobSpec, run_as_job
+
+    provider = _load_provider(args.provider)
+    pod = _positional_target(args, "path", "backup", provider.name)
+    level = resolve_level(args.compression, args.level)
+    target = make_target(args, pod)
+    plan = provider.backup_plan(args, target)
+    ext = getattr(provider, "file_extension", ".tar") + codec_info(args.compression).extension
+    output = resolve_output(args.output, plan.label, ext)
+
+    if args.dry_run:
+        estimate = plan.estimate() if plan.estimate else None
+        result = {"dry_run": True, "provider": provider.name, "source": plan.source, "command": plan.argv,
+                  "archive": str(output), "compression": args.compression, "level": level,
+                  "estimated_bytes": estimate}
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            from cli_recover.cli.progress import human_bytes
+
+            print(f"would run on {target.describe()}: {' '.join(plan.argv)}")
+            print(f"would write: {output} ({args.compression}{'' if level is None else f' level {level}'})")
+            print(f"estimated size before compression: {human_bytes(estimate)}")
+        return 0
+
+    options = {**plan.options, "compression": args.compression, "level": level, "output": str(output)}
+    spec = JobSpec(kind="backup", provider=provider.name, target=target_record(target, plan.source.get("path")),
+                   options=options)
+
+    def work(handle) -> dict:
+        partial = output.with_name(output.name + ".partial")
+        handle.set_paths(archive=output, manifest=manifest_path(output), partial=[str(partial)])
+        handle.log(f"producer on {target.describe()}: {' '.join(plan.argv)}")
+        progress = _job_progress(args, handle, "backup")
+        try:
+            header = run_backup(
+                BackupRequest(target=target, argv=plan.argv, output=output, codec=args.compression, level=level,
+                              provider=provider.name, source=plan.source, stream_type=provider.stream_type,
+                              options=plan.options, ok_exit_codes=plan.ok_exit_codes, estimate=plan.estimate),
+                progress=progress, cancel=_cancel_for(handle), on_process=lambda p: handle.on_cancel(p.kill),
+            )
+        finally:
+            progress.close()
+        for warning in header.get("warnings", []):
+            handle.warn(warning)
+        return {
+            "archive": header["archive_path"],
+            "manifest": header["manifest_path"],
+            "provider": provider.name,
+            "source": plan.source,
+            "compression": args.compression,
+            "level": level,
+            "raw_bytes": header["bytes"]["raw"],
+            "stored_bytes": header["bytes"]["stored"],
+            "members": header["members_count"],
+            "sha256": header["sha256"]["stored"],
+            "duration_seconds": header["duration_seconds"],
+            "warnings": header["warnings"],
+        }
+
+    code, result = run_as_job(args, spec, work, quiet=True)
+    if result is not None:
+        if args.json:
+            print(json.dumps({"job": result.get("job_id"), **result}, indent=2))
+        else:
+            if not args.quiet:
+                from cli_recover.cli.progress import human_bytes
+
+                ratio = result["raw_bytes"] / result["stored_bytes"] if result["stored_bytes"] else 0
+                print(f"backed up {result['members'] if result['members'] is not None else '?'} members, "
+                      f"{human_bytes(result['raw_bytes'])} -> {human_bytes(result['stored_bytes'])} "
+                      f"({ratio:.2f}x) in {result['duration_seconds']:.1f}s", file=sys.stderr)
+            print(result["archive"])
+    return code
+
+
+def _positional_target(args, second: str, verb: str, provider: str) -> str | None:
+    """`--local X` or `POD X`: returns the pod name (None for local) and sets args.<second>."""
+    if args.local:
+        if args.pod is not None:
+            raise UsageError(f"give either --local {second.upper()} or POD {second.upper()}, not both")
+        setattr(args, second, args.local)
+        return None
+    if args.pod is None or getattr(args, second) is None:
+        raise UsageError(f"usage: cli-recover {verb} {provider} POD {second.upper()} | --local {second.upper()}")
+    return args.pod
+
+
+# --- restore ----------------------------------------------------------------------------------
+
+
+def cmd_restore(args) -> int:
+    from cli_recover.archive.pipeline import RestoreRequest, run_restore
+    from cli_recover.archive.verify import (
+        check_integrity_first,
+        check_safety,
+        existing_paths,
+        manifest_members,
+        open_archive,
+        scan_members,
+        select_members,
+    )
+    from cli_recover.engine.runner import JobSpec, run_as_job
+
+    provider = _load_provider(args.provider)
+    pod = _positional_target(args, "archive", "restore", provider.name)
+    archive, manifest, codec = open_archive(args.archive)
+    if manifest and manifest.get("provider") not in (None, provider.name):
+        raise UsageError(f"{archive.name} is a {manifest['provider']} backup, not {provider.name}")
+    target = make_target(args, pod)
+    plan = provider.restore_plan(args, target, manifest)
+    is_tar = provider.stream_type == "tar"
+
+    def checks(progress=None, cancel=None) -> dict:
+        """Everything that can refuse the restore, before a single byte is written."""
+        members = None
+        if manifest is not None:
+            if not args.no_verify:
+                check_integrity_first(archive, manifest, progress=progress, cancel=cancel)
+            if is_tar:
+                members = manifest_members(manifest)
+        elif is_tar:
+            members = scan_members(archive, codec, cancel=cancel)
+        summary = {"archive": str(archive), "target": target.describe(), "target_path": plan.target_dir}
+        if members is not None:
+            check_safety(members)
+            prefix = ((manifest or {}).get("stream") or {}).get("member_prefix", "./")
+            selected = select_members(members, plan.includes, prefix)
+            summary["members"] = len(selected)
+            summary["bytes"] = sum(m.size for m in selected)
+            if not args.force and plan.target_dir:
+                paths = [m.path for m in selected if m.type != "dir" and m.path != "."]
+                clash = existing_paths(target, plan.target_dir, paths)
+                if clash:
+                    more = f" and {len(clash) - 3} more" if len(clash) > 3 else ""
+                    raise RecoverError(
+                        f"{len(clash)} file(s) already exist in {plan.target_dir} ({', '.join(clash[:3])}{more}); "
+                        "use --force to overwrite; nothing was restored")
+        return summary
+
+    if args.dry_run:
+        summary = checks()
+        summary["dry_run"] = True
+        summary["command"] = plan.argv
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            from cli_recover.cli.progress import human_bytes
+
+            print(f"would restore {summary.get('members', '?')} members ({human_bytes(summary.get('bytes'))}) "
+                  f"from {archive.name} into {plan.target_dir} on {target.describe()}")
+            print(f"would run: {' '.join(plan.argv)}")
+        return 0
+
+    spec = JobSpec(kind="restore", provider=provider.name, target=target_record(target, plan.target_dir),
+                   options={"archive": str(archive), "include": plan.includes, "force": bool(args.force)})
+
+    def work(handle) -> dict:
+        cancel = _cancel_for(handle)
+        progress = _job_progress(args, handle, "check")
+        try:
+            summary = checks(progress=progress, cancel=cancel)
+        finally:
+            progress.close()
+        for argv in plan.prepare:
+            code, _, err = target.run(argv)
+            if code != 0:
+                raise RecoverError(f"{' '.join(argv)} failed on {target.describe()}: {err.strip() or code}")
+        handle.log(f"consumer on {target.describe()}: {' '.join(plan.argv)}")
+        progress = _job_progress(args, handle, "restore")
+        t0 = time.monotonic()
+        try:
+            done = run_restore(RestoreRequest(target=target, archive=archive, argv=plan.argv, codec=codec,
+                                              manifest=manifest, stream_type=provider.stream_type),
+                               progress=progress, cancel=cancel, on_process=lambda p: handle.on_cancel(p.kill))
+        finally:
+            progress.close()
+        return {**summary, "raw_bytes": done["raw_bytes"], "duration_seconds": round(time.monotonic() - t0, 3)}
+
+    code, result = run_as_job(args, spec, work, quiet=True)
+    if result is not None:
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"restored {result.get('members', '?')} members from {archive.name} into "
+                  f"{result['target_path']} on {result['target']}")
+    return code
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+def print_verify_report(report: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    status = "OK" if report["ok"] else "FAILED"
+    print(f"{status}: {report['archive']}")
+    print(f"  members checked: {report['members_checked']} of {report['members_expected']}")
+    for problem in report["problems"]:
+        print(f"  - {problem}")
+    for label in ("changed", "missing", "unexpected"):
+        for item in report[label]:
+            print(f"    {label}: {item}")
+
+
+def cmd_verify(args) -> int:
+    from cli_recover.archive.verify import open_archive, verify_archive
+    from cli_recover.engine.runner import JobSpec, run_as_job
+    from cli_recover.errors import IntegrityError
+
+    archive, manifest, _ = open_archive(args.archive)
+    spec = JobSpec(kind="verify", provider=(manifest or {}).get("provider"),
+                   target={"kind": "local", "path": str(archive)}, options={})
+
+    def work(handle) -> dict:
+        progress = _job_progress(args, handle, "verify")
+        try:
+            report = verify_archive(archive, progress=progress, cancel=_cancel_for(handle))
+        finally:
+            progress.close()
+        print_verify_report(report, args.json)
+        if not report["ok"]:
+            raise IntegrityError(f"{archive.name} failed verification: {report['problems'][0]}")
+        return {"archive": report["archive"], "ok": True, "members_checked": report["members_checked"]}
+
+    code, _ = run_as_job(args, spec, work, quiet=True)
+    return code
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+def catalog(directory: Path) -> list[dict]:
+    """Every archive in directory, from its manifest (archives without one are listed too)."""
+    from cli_recover.archive.manifest import SUFFIX
+
+    entries = []
+    if not directory.is_dir():
+        return entries
+    names = {p.name for p in directory.iterdir()}
+    for name in sorted(names):
+        path = directory / name
+        if name.endswith(SUFFIX):
+            archive_name = name[: -len(SUFFIX)]
+            try:
+                with open(path, encoding="utf-8") as f:
+                    m = json.load(f)
+            except (OSError, ValueError) as exc:
+                entries.append({"archive": str(directory / archive_name), "status": f"bad manifest: {exc}"})
+                continue
+            present = archive_name in names
+            entries.append({
+                "archive": str(directory / archive_name),
+                "name": archive_name,
+                "created": m.get("created"),
+                "provider": m.get("provider"),
+                "source": m.get("source"),
+                "codec": (m.get("codec") or {}).get("name"),
+                "level": (m.get("codec") or {}).get("level"),
+                "raw_bytes": (m.get("bytes") or {}).get("raw"),
+                "stored_bytes": (m.get("bytes") or {}).get("stored"),
+                "members": m.get("members_count"),
+                "sha256": (m.get("sha256") or {}).get("stored"),
+                "status": "ok" if present else "archive missing",
+            })
+        elif ".tar" in name and not name.endswith(".partial") and name + SUFFIX not in names:
+            entries.append({"archive": str(path), "name": name, "status": "no manifest",
+                            "stored_bytes": path.stat().st_size})
+    entries.sort(key=lambda e: (e.get("created") or "", e.get("name") or ""), reverse=True)
+    return entries
+
+
+def cmd_list(args) -> int:
+    from cli_recover.cli.output import emit
+    from cli_recover.cli.progress import human_bytes
+    from cli_recover.config import backups_dir
+
+    directory = Path(args.dir).expanduser() if args.dir else backups_dir()
+    if args.dir and not directory.is_dir():
+        raise UsageError(f"no such folder: {directory}")
+    entries = catalog(directory)
+    rows = []
+    for e in entries:
+        src = e.get("source") or {}
+        rows.append([e.get("name"), e.get("created") or "-", e.get("provider") or "-",
+                     src.get("target", "-") + ":" + str(src.get("path", "")) if src else "-",
+                     e.get("codec") or "-", human_bytes(e.get("stored_bytes")), human_bytes(e.get("raw_bytes")),
+                     e.get("members") if e.get("members") is not None else "-", e.get("status")])
+    emit(entries, args.output, ["NAME", "CREATED", "PROVIDER", "SOURCE", "CODEC", "SIZE", "RAW", "FILES", "STATUS"],
+         rows, empty=f"no archives in {directory}")
+    return 0
+
+
+# --- compare-compression ----------------------------------------------------------------------
+
+CANDIDATES = [("lz4", 0), ("lz4", 9), ("zstd", 1), ("zstd", 3), ("zstd", 9), ("gzip", 1), ("gzip", 6)]
+
+
+def cmd_compare(args) -> int:
+    from cli_recover.archive.compare import compare_codecs, recommend, sample_tar
+    from cli_recover.cli.output import print_json, table
+
+    if args.sample_mb <= 0 or args.bandwidth <= 0:
+        raise UsageError("--sample-mb and --bandwidth must be positive")
+    sample = sample_tar(args.path, args.sample_mb << 20)
+    results = compare_codecs(sample, CANDIDATES)
+    best = recommend(results, args.bandwidth)
+    if args.json:
+        print_json({"sample_bytes": len(sample), "bandwidth_mb_s": args.bandwidth, "results": results,
+                    "recommendation": best})
+        return 0
+    rows = [[r["codec"], r["level"], f"{r['ratio']:.2f}x", f"{r['compress_mb_s']:.0f}", f"{r['decompress_mb_s']:.0f}",
+             f"{r['seconds_per_gb']:.1f}"] for r in results]
+    print(f"sample: {len(sample) / 1048576:.1f} MiB of a tar stream of {args.path}")
+    print(table(["CODEC", "LEVEL", "RATIO", "COMPRESS MB/s", "DECOMPRESS MB/s", f"s/GB @{args.bandwidth:g}MB/s"], rows))
+    print(f"recommended: --compression {best['codec']}"
+          + (f" --level {best['level']}" if best["level"] is not None else "")
+          + f"  ({best['reason']})")
+    return 0
+
+
+# --- registration -----------------------------------------------------------------------------
+
+
+def _provider_parsers(sub, verb: str, help_text: str):
+    parser = sub.add_parser(verb, help=help_text, description=help_text)
+    kinds = parser.add_subparsers(dest="provider", metavar="PROVIDER", required=True,
+                                  parser_class=type(parser))
+    return parser, kinds
+
+
+REGISTER_WITH_ARGV = True
+
+
+def register(sub, argv: list[str] | None = None) -> None:
+    from cli_recover.engine.runner import add_job_arguments as _add_job_arguments
+
+    names = _provider_names()
+    wanted = list(argv or [])[:2]  # load only the provider being used (plugins are imported on use)
+
+    _, kinds = _provider_parsers(sub, "backup", "back up a provider's data into an archive")
+    for name in names:
+        p = kinds.add_parser(name, help=f"back up with the {name} provider",
+                             description=f"Back up with the {name} provider: POD PATH, or --local PATH.")
+        p.add_argument("pod", nargs="?", metavar="POD", help="the pod (omit with --local)")
+        p.add_argument("path", nargs="?", metavar="PATH", help="what to back up inside the pod")
+        p.add_argument("--local", metavar="PATH", help="back up PATH on this host instead of a pod")
+        p.add_argument("-o", "--output", metavar="ARCHIVE",
+                       help="archive file or folder (default: $CLI_RECOVER_HOME/backups/<source>-<UTC time>.tar.<ext>)")
+        p.add_argument("--compression", choices=CODEC_CHOICES, default="zstd", help="default: zstd")
+        p.add_argument("--level", type=int, help="compression level (zstd 1-22, default 3; lz4 0-16; gzip 1-9)")
+        p.add_argument("--dry-run", action="store_true", help="show what would run and the estimated size")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress")
+        p.add_argument("--json", action="store_true", help="print one JSON result object")
+        add_kube_arguments(p)
+        _add_job_arguments(p)
+        if wanted == ["backup", name]:
+            _load_provider(name).add_backup_arguments(p)
+        p.set_defaults(func=cmd_backup)
+
+    _, kinds = _provider_parsers(sub, "restore", "restore an archive into a pod or a local folder")
+    for name in names:
+        p = kinds.add_parser(name, help=f"restore a {name} archive",
+                             description=f"Restore a {name} archive: POD ARCHIVE, or --local ARCHIVE --target-path DIR.")
+        p.add_argument("pod", nargs="?", metavar="POD", help="the pod (omit with --local)")
+        p.add_argument("archive", nargs="?", metavar="ARCHIVE", help="the archive file")
+        p.add_argument("--local", metavar="ARCHIVE", help="restore ARCHIVE on this host instead of a pod")
+        p.add_argument("--target-path", metavar="DIR", help="where to restore (pods: default the backed-up path)")
+        p.add_argument("--force", action="store_true", help="overwrite files that already exist")
+        p.add_argument("--no-verify", action="store_true",
+                       help="skip the sha256 check of the whole archive before extracting (the stream is still checked)")
+        p.add_argument("--dry-run", action="store_true", help="run every check, extract nothing")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress")
+        p.add_argument("--json", action="store_true", help="print one JSON result object")
+        add_kube_arguments(p)
+        _add_job_arguments(p)
+        if wanted == ["restore", name]:
+            _load_provider(name).add_restore_arguments(p)
+        p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("verify", help="check an archive against its manifest, member by member")
+    p.add_argument("archive", metavar="ARCHIVE")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    _add_job_arguments(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("list", help="the catalog of archives (from their manifests)")
+    from cli_recover.cli.output import add_output_argument
+
+    add_output_argument(p)
+    p.add_argument("--dir", help="list this folder instead of $CLI_RECOVER_HOME/backups")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("compare-compression",
+                       help="measure gzip, lz4 and zstd on a sample of your own data and recommend one")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--sample-mb", type=int, default=32, help="how much of the tar stream to sample (default 32)")
+    p.add_argument("--bandwidth", type=float, default=100.0,
+                   help="MB/s at which stored bytes can be written or sent, for the recommendation (default 100)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("providers", help="list installed providers (without loading them)")
+    p.set_defaults(func=lambda args: print("\n".join(_provider_names())) or 0)
