@@ -28,11 +28,9 @@ import argparse
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,6 +397,8 @@ def _finish_error(handle: JobHandle, exc: BaseException) -> BaseException:
         handle.log(f"failed: {message}")
         return exc
     message = _one_line(f"{type(exc).__name__}: {exc}")
+    import traceback
+
     tb = "".join(traceback.format_exception(exc))
     _finish(handle, FAILED, exit_code=1, error=message)
     handle.log(f"failed: {message}\n{tb.rstrip()}")
@@ -442,6 +442,8 @@ def _restore_signal_handlers(previous: dict) -> None:
 
 
 def _launch_background(store: JobStore, args, spec: JobSpec) -> tuple[int, None]:
+    import subprocess
+
     argv = _original_argv(args)
     record = store.create(kind=spec.kind, provider=spec.provider, target=spec.target, options=spec.options,
                           schedule=spec.schedule, argv=argv)

@@ -27,6 +27,7 @@ from cli_recover.engine.model import (
     ACTIVE_STATES,
     FAILED,
     QUEUED,
+    describe_target,
     iso,
     new_job_id,
     new_record,
@@ -40,9 +41,10 @@ ENV_HISTORY_MAX_AGE = "CLI_RECOVER_HISTORY_MAX_AGE"
 DEFAULT_HISTORY_MAX_AGE = 30 * 86400
 INDEX_NAME = ".index.json"
 LOCK_NAME = ".lock"
-INDEX_VERSION = 1
-SUMMARY_FIELDS = ("id", "kind", "provider", "state", "pid", "pid_start", "boot_id", "created", "started",
-                  "finished", "updated", "schedule", "error", "exit_code")
+INDEX_VERSION = 2
+# A summary is what listing, liveness checks and pruning need; the index stores it as a flat list.
+SUMMARY_KEYS = ("id", "state", "kind", "provider", "pid", "pid_start", "boot_id", "created_ts", "finished_ts",
+                "target", "done", "total", "rate", "eta", "phase", "error")
 
 
 class JobNotFound(RecoverError):
@@ -76,15 +78,16 @@ def history_max_age() -> float | None:
 
 
 def summarize(rec: dict) -> dict:
-    s = {k: rec.get(k) for k in SUMMARY_FIELDS}
-    if s["error"]:
-        s["error"] = str(s["error"])[:200]
     p = rec.get("progress") or {}
-    s["progress"] = {k: p.get(k) for k in ("done", "total", "rate", "eta", "phase")}
-    s["target"] = rec.get("target")
-    s["created_ts"] = parse_iso(rec.get("created"))
-    s["finished_ts"] = parse_iso(rec.get("finished"))
-    return s
+    err = rec.get("error")
+    return {
+        "id": rec.get("id"), "state": rec.get("state"), "kind": rec.get("kind"), "provider": rec.get("provider"),
+        "pid": rec.get("pid"), "pid_start": rec.get("pid_start"), "boot_id": rec.get("boot_id"),
+        "created_ts": parse_iso(rec.get("created")), "finished_ts": parse_iso(rec.get("finished")),
+        "target": describe_target(rec.get("target")), "done": p.get("done"), "total": p.get("total"),
+        "rate": p.get("rate"), "eta": p.get("eta"), "phase": p.get("phase"),
+        "error": str(err)[:120] if err else None,
+    }
 
 
 def remove_paths(paths) -> list[str]:
@@ -263,7 +266,7 @@ class JobStore:
         tmp = self.dir / f".index.{os.getpid()}.{time.monotonic_ns()}.tmp"
         try:
             with open(tmp, "w") as f:
-                json.dump({"v": INDEX_VERSION, "entries": entries}, f, separators=(",", ":"))
+                f.write(json.dumps({"v": INDEX_VERSION, "entries": entries}, separators=(",", ":")))
             os.replace(tmp, self.dir / INDEX_NAME)
         except OSError:
             with contextlib.suppress(OSError):
@@ -292,7 +295,8 @@ class JobStore:
                     continue
                 key = [st.st_ino, st.st_mtime_ns, st.st_size]
                 cached = index.get(job_id)
-                if cached is not None and cached[0] == key and cached[1]["state"] not in ACTIVE_STATES:
+                if (cached is not None and cached[0] == key[0] and cached[1] == key[1] and cached[2] == key[2]
+                        and cached[4] not in ACTIVE_STATES):
                     fresh[job_id] = cached
                     continue
                 try:
@@ -302,13 +306,18 @@ class JobStore:
                 except FileNotFoundError:
                     continue
                 except (OSError, ValueError, AttributeError):
-                    summary = {"id": job_id, "state": "unreadable", "error": "record is not valid JSON",
-                               "progress": {}, "created_ts": st.st_mtime, "finished_ts": st.st_mtime}
-                fresh[job_id] = [key, summary]
-                changed = changed or cached is None or cached[0] != key
+                    summary = dict.fromkeys(SUMMARY_KEYS)
+                    summary.update(id=job_id, state="unreadable", error="record is not valid JSON",
+                                   created_ts=st.st_mtime, finished_ts=st.st_mtime)
+                if summary["state"] not in ACTIVE_STATES:
+                    summary["boot_id"] = summary["pid_start"] = None  # only active jobs need them
+                row = key + [summary[k] for k in SUMMARY_KEYS]
+                fresh[job_id] = row
+                changed = changed or row != cached
         if len(fresh) != len(index):
             changed = True
-        result = [v[1] for v in fresh.values()]
+        keys = SUMMARY_KEYS
+        result = [dict(zip(keys, v[3:], strict=True)) for v in fresh.values()]
         if reconcile:
             for s in result:
                 if s["state"] in ACTIVE_STATES and not self._alive(s):
