@@ -32,6 +32,13 @@ QUEUE_DEPTH = 8  # chunks in flight per stage: memory is bounded by ~2 x QUEUE_D
 Progress = Callable[[int, "int | None"], None]
 
 
+def stderr_summary(stderr: str) -> str:
+    """The most telling line of a command's stderr (not tar's closing 'Exiting with failure')."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "Exiting with failure status" not in ln]
+    return (useful or lines or ["no error output"])[-1 if not useful else 0]
+
+
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -161,6 +168,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
 
     proc = None
     failure: BaseException | None = None
+    stage_failed = False
     try:
         proc = req.target.spawn(req.argv)
         if on_process is not None:
@@ -178,6 +186,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             for stage in stages:
                 stage.queue.put(chunk)
             if any(stage.error for stage in stages):
+                stage_failed = True
                 proc.kill()
                 break
             if progress is not None:
@@ -209,16 +218,22 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     if cancel is not None and cancel.is_set():
         raise _abort(Cancelled(_cancel_signum(cancel)))
     stderr = proc.stderr_text().strip()
+
+    def stage_errors() -> None:
+        for stage in stages:
+            if stage.error is not None:
+                err = stage.error
+                if isinstance(err, RecoverError):
+                    raise _abort(type(err)(f"{err}; no archive was written"))
+                raise _abort(RecoverError(f"backup stream failed in {stage.name}: {err}; no archive was written"))
+
+    if stage_failed:  # we stopped the producer because the stream was bad: that is the cause
+        stage_errors()
     if code not in req.ok_exit_codes:
-        detail = stderr.splitlines()[-1] if stderr else "no error output"
+        detail = stderr_summary(stderr)
         what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         raise _abort(ProducerError(f"{req.argv[0]} on {req.target.describe()} {what}: {detail}; no archive was written"))
-    for stage in stages:
-        if stage.error is not None:
-            err = stage.error
-            if isinstance(err, RecoverError):
-                raise _abort(type(err)(f"{err}; no archive was written"))
-            raise _abort(RecoverError(f"backup stream failed in {stage.name}: {err}; no archive was written"))
+    stage_errors()
     if indexer is not None and indexer.bytes_seen != counts["raw"]:
         raise _abort(IntegrityError("byte counts disagree between reader and index; no archive was written"))
     if counts["stored"] != partial.stat().st_size:
@@ -226,7 +241,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
 
     warnings = []
     if code != 0:
-        warnings.append(f"{req.argv[0]} exited {code}: {stderr.splitlines()[-1] if stderr else ''}".strip())
+        warnings.append(f"{req.argv[0]} exited {code}: {stderr_summary(stderr)}")
     finished = utc_now()
     header = {
         "format": FORMAT,
@@ -391,7 +406,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
         proc.kill()
         proc.wait()
         stderr = proc.stderr_text().strip()
-        raise ProducerError(f"{exc}: {stderr.splitlines()[-1] if stderr else 'no error output'}") from None
+        raise ProducerError(f"{exc}: {stderr_summary(stderr)}") from None
     except IntegrityError as exc:
         proc.kill()
         proc.wait()
@@ -404,7 +419,6 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     if cancel is not None and cancel.is_set():
         raise Cancelled(_cancel_signum(cancel))
     if code != 0:
-        stderr = proc.stderr_text().strip()
-        detail = stderr.splitlines()[-1] if stderr else "no error output"
+        detail = stderr_summary(proc.stderr_text())
         raise ProducerError(f"{req.argv[0]} on {req.target.describe()} exited with status {code}: {detail}")
     return {"raw_bytes": raw, "raw_sha256": raw_hash.hexdigest(), "members": indexer.members if indexer else None}

@@ -63,7 +63,10 @@ def _num(field_bytes: bytes) -> int:
             value -= 1 << (8 * len(field_bytes) - 2)
         return value
     text = field_bytes.split(b"\0", 1)[0].strip(b" \0")
-    return int(text, 8) if text else 0
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise IntegrityError("tar header checksum mismatch or malformed field: not a valid tar stream") from None
 
 
 def _str(field_bytes: bytes) -> str:

@@ -160,22 +160,34 @@ def check_safety(members: list[Member]) -> None:
         check_safe(m, symlinks)
 
 
-def select_members(members: list[Member], includes: list[str], prefix: str) -> list[Member]:
+def select_members(members: list[Member], includes: list[str], prefix: str) -> tuple[list[Member], list[str]]:
+    """The members an `--include` list restores, and the extra paths that must come too: the
+    targets of hard links (tar cannot create a hard link to a file it did not extract)."""
     if not includes:
-        return members
+        return members, []
     wanted = [i[len(prefix):] if prefix and i.startswith(prefix) else i for i in includes]
-    chosen = []
     found = dict.fromkeys(wanted, False)
-    for m in members:
+
+    def covered(path: str) -> str | None:
         for w in wanted:
-            if m.path == w or m.path.startswith(w + "/"):
-                chosen.append(m)
-                found[w] = True
-                break
+            if path == w or path.startswith(w + "/"):
+                return w
+        return None
+
+    chosen = []
+    for m in members:
+        w = covered(m.path)
+        if w is not None:
+            chosen.append(m)
+            found[w] = True
     missing = [w for w, ok in found.items() if not ok]
     if missing:
         raise UsageError(f"not in the archive: {', '.join(missing[:5])}")
-    return chosen
+    extra = sorted({m.link for m in chosen if m.type == "hardlink" and m.link and covered(m.link) is None})
+    if extra:
+        by_path = {m.path: m for m in members}
+        chosen += [by_path[p] for p in extra if p in by_path]
+    return chosen, extra
 
 
 def existing_paths(target, root: str, paths: list[str]) -> list[str]:

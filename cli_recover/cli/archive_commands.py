@@ -241,7 +241,10 @@ def cmd_restore(args) -> int:
         if members is not None:
             check_safety(members)
             prefix = ((manifest or {}).get("stream") or {}).get("member_prefix", "./")
-            selected = select_members(members, plan.includes, prefix)
+            selected, extra = select_members(members, plan.includes, prefix)
+            if extra:
+                plan.argv.extend(prefix + p for p in extra if prefix + p not in plan.argv)
+                summary["also_restored"] = extra  # hard-link targets of chosen members
             summary["members"] = len(selected)
             summary["bytes"] = sum(m.size for m in selected)
             if not args.force and plan.target_dir:
