@@ -1,8 +1,8 @@
 """A tiny test-only command driven through `run_as_job`, run as a real subprocess by the job tests.
 
-    python -m jobs_worker --out OUT [--seconds S] [--fail MSG] [--crash] [--background]
+    python -m tests.jobs_worker --out OUT [--seconds S] [--fail MSG] [--crash] [--background]
 
-It writes OUT.part while it "works" (reporting progress), then renames it to OUT. It behaves like a
+It writes OUT.partial while it "works" (reporting progress), then renames it to OUT. It behaves like a
 real cli-recover command: one error line on stderr, the job's exit code.
 """
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail", default=None)
     p.add_argument("--crash", action="store_true")
     p.add_argument("--password", default=None)
+    p.add_argument("--step", type=int, default=10, help="progress units per 20 ms tick")
     p.add_argument("--ignore-cancel-event", action="store_true",
                    help="do not poll the event: rely on the cancel hook (a producer being stopped)")
     add_job_arguments(p)
@@ -36,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args._argv = argv
-    args._reexec_module = "jobs_worker"
+    args._reexec_module = __spec__.name if __spec__ else "tests.jobs_worker"  # what --background re-runs
     out = os.path.abspath(args.out)
-    partial = out + ".part"
+    partial = out + ".partial"
     spec = JobSpec("backup", "test", {"kind": "local", "path": os.path.dirname(out)},
                    {"seconds": args.seconds, "password": args.password})
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                     handle.check_cancelled()
                 f.write(b"x" * 100)
                 f.flush()
-                done = min(args.total, done + 10)
+                done = min(args.total, done + args.step)
                 handle.progress(done, args.total, "copying")
                 time.sleep(0.02)
         if args.crash:
