@@ -68,6 +68,14 @@ def detect_codec(path: str) -> str:
     return "none"
 
 
+def default_zstd_workers() -> int:
+    """zstd worker threads for a backup. The pipeline already keeps a core busy hashing (raw stream
+    and members) and another compressing; zstd's own workers pay only where cores are left over.
+    Measured on 2 cores: multi-threaded zstd used ~80 MB more memory and was no faster."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(cores - 1, 8)
+
+
 class Compressor:
     """compress(chunk) -> bytes; finish() -> bytes. One frame for the whole stream."""
 
@@ -76,9 +84,10 @@ class Compressor:
         if name == "zstd":
             import zstandard
 
-            workers = threads if threads is not None else (os.cpu_count() or 1)
+            workers = threads if threads is not None else default_zstd_workers()
             params = zstandard.ZstdCompressionParameters.from_level(
-                level, threads=workers if workers > 1 else 0, write_checksum=True
+                level, threads=workers if workers > 1 else 0, write_checksum=True,
+                job_size=4 << 20 if workers > 1 else 0,
             )
             self._obj = zstandard.ZstdCompressor(compression_params=params).compressobj()
             self._finish = lambda: self._obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
