@@ -28,14 +28,28 @@ def _b32(n: int, width: int) -> str:
     return "".join(reversed(out))
 
 
-def new_job_id(now: float | None = None) -> str:
-    """12 characters: 9 of milliseconds since the epoch (sortable until the year 3084) + 3 random.
+_last_id = (0, 0)
 
-    Uniqueness across processes is finally guaranteed by the store, which creates the record file
-    with O_EXCL and draws a new id on a clash.
+
+def new_job_id(now: float | None = None) -> str:
+    """12 characters: 9 of milliseconds since the epoch (sortable until the year 3084) + 3 of a
+    random number that counts up within one process when several ids share a millisecond.
+
+    Within a process ids are strictly increasing; across processes a clash is unlikely and the
+    store, which publishes a record with os.link (fails if the name exists), draws a new one.
     """
+    global _last_id
     ms = int((time.time() if now is None else now) * 1000)
-    return _b32(ms, 9) + _b32(int.from_bytes(os.urandom(2), "big"), 3)
+    last_ms, last_rand = _last_id
+    if now is None and ms <= last_ms:
+        ms, rand = last_ms, last_rand + 1
+        if rand >= 1 << 15:
+            ms, rand = ms + 1, 0
+    else:
+        rand = int.from_bytes(os.urandom(2), "big") >> 2  # 14 bits: room to count up
+    if now is None:
+        _last_id = (ms, rand)
+    return _b32(ms, 9) + _b32(rand, 3)
 
 
 def valid_job_id(value: str) -> bool:

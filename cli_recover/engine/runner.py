@@ -5,7 +5,8 @@ The seam every command uses::
     add_job_arguments(parser)                       # --background and the hidden --job-id
     code, result = run_as_job(args, JobSpec(...), work)
 
-`work(handle)` does the job and returns a JSON-able dict (the record's `result`). It reports
+`work(handle)` does the job and returns a JSON-able dict (the record's `result`; `run_as_job`
+returns a copy with `job_id` added). It reports
 progress with `handle.progress(done, total, phase)`, registers the producer's stop function with
 `handle.on_cancel(fn)`, declares its outputs with `handle.set_paths(...)` and polls
 `handle.cancel_event` (or calls `handle.check_cancelled()`) where it can.
@@ -328,7 +329,7 @@ def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict], *,
         result = {} if result is None else result
         _finish(handle, SUCCEEDED, exit_code=0, result=redact(result))
         handle.log(f"succeeded: {result}")
-        return 0, result
+        return 0, {**result, "job_id": handle.id}
     finally:
         handle._clear_tty()
         handle._close_log()
