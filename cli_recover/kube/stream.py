@@ -71,16 +71,22 @@ class PodProcess:
         self._room = asyncio.Event()
         self._in_q: asyncio.Queue = asyncio.Queue()
         try:
-            ctx = await api.connect_get_namespaced_pod_exec_without_preload_content(
-                self.pod,
-                self.namespace,
-                command=self.argv,
-                container=self.container,
-                stdin=self._has_stdin,
-                stdout=True,
-                stderr=True,
-                tty=False,
-                _headers={"sec-websocket-protocol": PROTOCOLS},
+            # What CoreV1Api.connect_get_namespaced_pod_exec_without_preload_content does on a WsApiClient.
+            ctx = await self.cluster.call(
+                api,
+                "GET",
+                "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+                path_params={"namespace": self.namespace, "name": self.pod},
+                query=[
+                    ("command", self.argv),
+                    ("container", self.container),
+                    ("stdin", self._has_stdin),
+                    ("stdout", True),
+                    ("stderr", True),
+                    ("tty", False),
+                ],
+                headers={"Accept": "*/*", "sec-websocket-protocol": PROTOCOLS},
+                timeout=None,
             )
             ws = await ctx
         except aiohttp.WSServerHandshakeError as exc:

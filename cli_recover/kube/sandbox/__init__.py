@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from cli_recover.kube.sandbox.server import Sandbox, serve, write_kubeconfig
 
-__all__ = ["Sandbox", "serve", "write_kubeconfig", "create_demo_tree"]
+__all__ = ["Sandbox", "serve", "write_kubeconfig", "create_demo_tree", "make_pod"]
+
+
+def make_pod(root, ns: str, name: str, spec: dict | None = None, files: dict | None = None):
+    """Create a pod folder with files (and its .pod.json when spec is given); returns the folder."""
+    from cli_recover.kube.sandbox.demo import make_pod as make
+
+    return make(root, ns, name, spec, files)
 
 
 def create_demo_tree(root, *, overwrite: bool = False):

@@ -50,14 +50,22 @@ def _log_lines(rng: random.Random, n: int, day: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pod(root: Path, ns: str, name: str, spec: dict, files: dict[str, bytes | str]) -> None:
-    folder = root / ns / name
-    for rel, content in files.items():
+def make_pod(
+    root, ns: str, name: str, spec: dict | None = None, files: dict[str, bytes | str] | None = None
+) -> Path:
+    """Create (or add to) the pod folder DIR/ns/name with files, and its .pod.json when spec is given."""
+    folder = Path(root) / ns / name
+    for rel, content in (files or {}).items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content.encode() if isinstance(content, str) else content)
     folder.mkdir(parents=True, exist_ok=True)
-    (root / ns / f"{name}.pod.json").write_text(json.dumps(spec, indent=2) + "\n")
+    if spec is not None:
+        (Path(root) / ns / f"{name}.pod.json").write_text(json.dumps(spec, indent=2) + "\n")
+    return folder
+
+
+_pod = make_pod
 
 
 def create_demo_tree(root, *, overwrite: bool = False) -> Path:

@@ -32,6 +32,7 @@ CLUSTER_NAME = "cli-recover-sandbox"
 ADMIN_USER = "sandbox-admin"
 VIEWER_USER = "sandbox-viewer"
 KUBE_MINOR = "33"
+USER_KEY = web.RequestKey("user", str) if hasattr(web, "RequestKey") else "user"
 
 
 def _status(code: int, reason: str, message: str, details: dict | None = None) -> web.Response:
@@ -187,7 +188,7 @@ class SandboxApp:
         if user is None and not public:
             resp = _status(401, "Unauthorized", "Unauthorized")
         else:
-            request["user"] = user
+            request[USER_KEY] = user
             resp = await handler(request)
         with contextlib.suppress(Exception):
             resp.headers["Server"] = SERVER_HEADER
@@ -341,7 +342,7 @@ class SandboxApp:
 
     async def exec(self, request: web.Request):
         ns, name = request.match_info["ns"], request.match_info["name"]
-        user = request["user"]
+        user = request[USER_KEY]
         if user != ADMIN_USER:
             return _forbidden(user, "create", "pods/exec", name, ns)
         pod = self.store.get(ns, name)
