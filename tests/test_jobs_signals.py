@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 from tests.jobs_helpers import cli, only_record, record, run_worker, start_worker, wait_for, wait_running
 
@@ -74,16 +75,25 @@ def test_cancel_through_the_hook_when_work_does_not_poll(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_second_signal_leaves_a_whole_record(tmp_path):
+def test_more_signals_during_the_cancel_leave_a_whole_record(tmp_path):
     out = tmp_path / "out.bin"
     p = start_worker("--out", out, "--seconds", "60")
     rec = _wait_partial(tmp_path)
-    for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT):
-        os.kill(p.pid, sig)
+    sent = 0
+    while p.poll() is None:  # keep signalling while it cleans up and writes its final record
+        try:
+            os.kill(p.pid, (signal.SIGTERM, signal.SIGINT)[sent % 2])
+        except ProcessLookupError:
+            break
+        sent += 1
+        time.sleep(0.001)
     p.communicate(timeout=30)
-    assert p.returncode == 143  # the first signal decides
+    assert sent >= 2
     rec = record(rec["id"])  # parses: never half-written
-    assert rec["state"] == "cancelled" and rec["error"] == "cancelled by SIGTERM"
+    # One signal decides (pending signals are delivered lowest first). Once the record is final the
+    # previous handlers are back, so a later signal may end the process itself: the record stays whole.
+    assert rec["state"] == "cancelled" and rec["exit_code"] in (130, 143)
+    assert p.returncode == rec["exit_code"] or p.returncode in (-signal.SIGTERM, -signal.SIGINT)
     assert list(tmp_path.iterdir()) == []
 
 
