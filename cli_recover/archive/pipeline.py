@@ -39,6 +39,21 @@ def stderr_summary(stderr: str) -> str:
     return (useful or lines or ["no error output"])[-1 if not useful else 0]
 
 
+def exit_description(code: int) -> str:
+    """`exited with status 2`, `killed by signal 9 (SIGKILL)`; 128+N (a shell or kubelet) is named too."""
+    def name(n: int) -> str:
+        try:
+            return f" ({signal.Signals(n).name})"
+        except ValueError:
+            return ""
+
+    if code < 0:
+        return f"killed by signal {-code}{name(-code)}"
+    if 128 < code < 160:
+        return f"exited with status {code} (killed by signal {code - 128}{name(code - 128)})"
+    return f"exited with status {code}"
+
+
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -231,7 +246,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         stage_errors()
     if code not in req.ok_exit_codes:
         detail = stderr_summary(stderr)
-        what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        what = exit_description(code)
         raise _abort(ProducerError(f"{req.argv[0]} on {req.target.describe()} {what}: {detail}; no archive was written"))
     stage_errors()
     if indexer is not None and indexer.bytes_seen != counts["raw"]:

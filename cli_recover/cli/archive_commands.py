@@ -28,7 +28,7 @@ def make_target(args, pod: str | None):
         from cli_recover.kube.local import LocalTarget
 
         return LocalTarget()
-    from cli_recover.kube.target import open_pod_target
+    from cli_recover.kube.pod import open_pod_target
 
     return open_pod_target(pod, namespace=args.namespace, container=args.container, context=args.context,
                            kubeconfig=args.kubeconfig)

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "cli_recover.cli.archive_commands",
     "cli_recover.cli.kube_commands",
     "cli_recover.cli.job_commands",
+    "cli_recover.cli.demo_command",
 )
 
 

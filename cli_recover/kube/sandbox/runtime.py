@@ -83,14 +83,17 @@ class PodRuntime:
             mine = root / name
             if host.is_symlink():
                 if not os.path.lexists(mine):
-                    os.symlink(os.readlink(host), mine)
+                    try:  # two execs may prepare the same pod at once
+                        os.symlink(os.readlink(host), mine)
+                    except FileExistsError:
+                        pass
                 continue
             if not host.is_dir():
                 continue
             if mine.is_symlink():
                 continue
             if not mine.exists():
-                mine.mkdir(mode=0o755)
+                mine.mkdir(mode=0o755, exist_ok=True)
             if name == "usr" or not any(mine.iterdir()):
                 binds.append(name)
         for name in ("dev", "proc"):
@@ -99,7 +102,7 @@ class PodRuntime:
         bind_etc = False
         if not etc.is_symlink():
             if not etc.exists():
-                etc.mkdir(mode=0o755)
+                etc.mkdir(mode=0o755, exist_ok=True)
             bind_etc = not any(etc.iterdir())
         return binds, bind_etc
 
