@@ -126,7 +126,12 @@ def test_sandbox_serve_stops_everything_it_started(tmp_path):
         target = open_pod_target("app", kubeconfig=kubeconfig)
         remote = target.spawn(["sh", "-c", "echo up; exec sleep 300"])
         assert remote.read() == b"up\n"
-        sleepers = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.name() == "sleep"]
+        deadline = time.monotonic() + 10
+        while True:  # `exec sleep` may not have happened yet when "up" arrives
+            sleepers = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.name() == "sleep"]
+            if sleepers or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert len(sleepers) == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

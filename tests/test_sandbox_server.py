@@ -179,3 +179,51 @@ def test_demo_tree_is_deterministic_and_served(tmp_path):
             ["sh", "-c", "ls /app/uploads/2026/01 | wc -l; head -c 4 /app/uploads/2026/01/product-000.png"]
         )
         assert code == 0 and out.split(b"\n", 1) == [b"25", b"\x89PNG"]
+
+
+def test_base64_subprotocol_and_status_channel(sandbox):
+    import base64
+    import urllib.parse
+
+    import websocket
+
+    query = urllib.parse.urlencode(
+        [
+            ("command", "sh"),
+            ("command", "-c"),
+            ("command", "printf 'a\\0b'; exit 5"),
+            ("stdout", "true"),
+            ("stderr", "true"),
+        ]
+    )
+    url = sandbox.url.replace("https", "wss") + f"/api/v1/namespaces/default/pods/app/exec?{query}"
+    ws = websocket.create_connection(
+        url,
+        subprotocols=["v4.base64.channel.k8s.io"],
+        header=[f"Authorization: Bearer {sandbox.admin_token}"],
+        sslopt={
+            "cert_reqs": ssl.CERT_REQUIRED,
+            "ca_certs": None,
+            "context": ssl.create_default_context(cadata=sandbox.ca_pem.decode()),
+        },
+    )
+    try:
+        assert ws.subprotocol == "v4.base64.channel.k8s.io"
+        frames = []
+        while True:
+            try:
+                frame = ws.recv()
+            except websocket.WebSocketConnectionClosedException:
+                break
+            if not frame:
+                break
+            frames.append(frame)
+    finally:
+        ws.close()
+    stdout = b"".join(base64.b64decode(f[1:]) for f in frames if f[0] == "1")
+    status = json.loads(b"".join(base64.b64decode(f[1:]) for f in frames if f[0] == "3"))
+    assert stdout == b"a\0b"
+    assert status["reason"] == "NonZeroExitCode" and status["details"]["causes"][0] == {
+        "reason": "ExitCode",
+        "message": "5",
+    }

@@ -138,7 +138,7 @@ class PodProcess:
                     )
                 continue
             try:
-                await ws.send_bytes(b"\x00" + item)
+                await ws.send_bytes(item)
             finally:
                 self._in_slots.release()
 
@@ -239,7 +239,9 @@ class PodProcess:
             self._in_slots.acquire()
             if self._done.is_set():
                 raise ProducerError(f"the command in {self.label} stopped reading its input")
-            piece = bytes(view[start : start + CHUNK])
+            part = view[start : start + CHUNK]
+            piece = bytearray(len(part) + 1)  # channel byte + payload, one copy
+            piece[1:] = part
             self._loop.call_soon_threadsafe(self._in_q.put_nowait, piece)
 
     def close_stdin(self) -> None:

@@ -85,7 +85,7 @@ class ChannelSocket:
     def decode(self, msg) -> tuple[int, bytes] | None:
         if msg.type == WSMsgType.BINARY:
             data = msg.data
-            return (data[0], data[1:]) if data else None
+            return (data[0], memoryview(data)[1:]) if data else None
         if msg.type == WSMsgType.TEXT:
             text = msg.data
             if not text:
