@@ -78,8 +78,12 @@ def test_a_reused_pid_or_a_reboot_is_never_taken_for_the_job():
         rec.update(state="running", **identity)
         store.save(rec)
         recs.append(rec)
+    remote = store.create(kind="backup", provider=None, target={}, options={})
+    remote.update(state="running", pid=me["pid"], pid_start=-5, boot_id="x", host="another-machine")
+    store.save(remote)  # a data home shared with another host: it cannot be judged from here
     states = {s["id"]: s["state"] for s in store.summaries()}
     assert [states[r["id"]] for r in recs] == ["running", "failed", "failed"]
+    assert states[remote["id"]] == "running"
     assert "disappeared" in store.read(recs[1]["id"])["error"]
 
 

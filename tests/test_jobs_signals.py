@@ -110,7 +110,7 @@ def test_sigkill_is_marked_failed_on_next_status_and_partial_removed(tmp_path):
     [shown] = json.loads(res.stdout)
     assert shown["id"] == rec["id"] and shown["state"] == "failed"
     assert "disappeared" in shown["error"] and str(p.pid) in shown["error"]
-    assert not os.path.exists(rec["partial"][0])
+    assert not os.path.exists(rec["partial"][0]) and not os.path.exists(rec["pid_file"])
     assert record(rec["id"])["state"] == "failed"
     assert "marked failed" in open(rec["log"]).read()
 
@@ -150,9 +150,11 @@ def test_background_job_runs_detached_and_finishes(tmp_path):
     assert "hunter22" not in json.dumps(rec)
     seen = wait_for(lambda: (r := record(job_id))["state"] == "running" and r["progress"]["done"] > 0 and r,
                     what="live progress")
+    assert open(seen["pid_file"]).read() == f"{seen['pid']}\n"
     assert seen["progress"]["total"] == 1000 and seen["progress"]["phase"] == "copying"
     final = wait_for(lambda: (r := record(job_id))["state"] == "succeeded" and r, what="the job to finish")
     assert final["result"] == {"bytes": out.stat().st_size}
+    assert not os.path.exists(final["pid_file"])
     log = open(final["log"]).read()
     assert f"--job-id {job_id}" in log and "done " in log  # the child's own stdout went to the log
     assert "hunter22" not in log

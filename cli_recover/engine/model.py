@@ -193,7 +193,8 @@ def new_record(job_id: str, *, kind: str, provider: str | None, target: dict, op
         "pid": None,
         "pid_start": None,
         "boot_id": None,
-        "host": os.uname().nodename if hasattr(os, "uname") else None,
+        "pid_file": None,
+        "host": os.uname().nodename if hasattr(os, "uname") else None,  # == proc.hostname()
         "argv": redact_argv(argv) if argv is not None else None,
         "created": now,
         "started": None,

@@ -23,6 +23,10 @@ def boot_id() -> str:
     return _BOOT_ID
 
 
+def hostname() -> str:
+    return os.uname().nodename if hasattr(os, "uname") else ""
+
+
 def _proc_stat(pid: int) -> tuple[str, int] | None:
     """(state letter, start ticks) from /proc/<pid>/stat, or None when there is no such process."""
     try:

@@ -308,6 +308,7 @@ def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict], *,
                               options=spec.options, schedule=spec.schedule, argv=argv)
         record.update(state=RUNNING, started=iso(), **proc.identity())
         record["progress"]["phase"] = "starting"
+        _write_pid_file(store, record)
         store.save(record)
     tty = not quiet and not job_id and _isatty(sys.stderr)
     handle = JobHandle(store, record, tty_progress=tty)
@@ -351,8 +352,22 @@ def _adopt(store: JobStore, job_id: str) -> dict:
             raise RecoverError(f"job {job_id} is {record.get('state')}, not queued: nothing to run")
         record.update(state=RUNNING, started=iso(), **proc.identity())
         record["progress"]["phase"] = "starting"
+        _write_pid_file(store, record)
         store.write(record)
     return record
+
+
+def _write_pid_file(store: JobStore, record: dict) -> None:
+    """The classic PID file (`run/<id>.pid`) for tools that want one; removed when the job ends."""
+    path = store.pid_path(record["id"])
+    try:
+        config.ensure_dir(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(f"{os.getpid()}\n")
+        os.replace(tmp, path)
+        record["pid_file"] = str(path)
+    except OSError:
+        record["pid_file"] = None
 
 
 def _finish(handle: JobHandle, state: str, *, exit_code: int | None, error: str | None = None,
@@ -376,6 +391,7 @@ def _finish(handle: JobHandle, state: str, *, exit_code: int | None, error: str 
             if removed:
                 rec["removed_partial"] = removed
         handle._save()
+        remove_paths([rec.get("pid_file")])
 
 
 def _finish_error(handle: JobHandle, exc: BaseException) -> BaseException:

@@ -41,10 +41,10 @@ ENV_HISTORY_MAX_AGE = "CLI_RECOVER_HISTORY_MAX_AGE"
 DEFAULT_HISTORY_MAX_AGE = 30 * 86400
 INDEX_NAME = ".index.json"
 LOCK_NAME = ".lock"
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 # A summary is what listing, liveness checks and pruning need; the index stores it as a flat list.
 SUMMARY_KEYS = ("id", "state", "kind", "provider", "pid", "pid_start", "boot_id", "created_ts", "finished_ts",
-                "target", "done", "total", "rate", "eta", "phase", "error")
+                "target", "done", "total", "rate", "eta", "phase", "error", "host")
 
 
 class JobNotFound(RecoverError):
@@ -86,7 +86,7 @@ def summarize(rec: dict) -> dict:
         "created_ts": parse_iso(rec.get("created")), "finished_ts": parse_iso(rec.get("finished")),
         "target": describe_target(rec.get("target")), "done": p.get("done"), "total": p.get("total"),
         "rate": p.get("rate"), "eta": p.get("eta"), "phase": p.get("phase"),
-        "error": str(err)[:120] if err else None,
+        "error": str(err)[:120] if err else None, "host": rec.get("host"),
     }
 
 
@@ -120,6 +120,10 @@ class JobStore:
 
     def log_path(self, job_id: str) -> Path:
         return self.logs / f"{job_id}.log"
+
+    def pid_path(self, job_id: str) -> Path:
+        """`$CLI_RECOVER_HOME/run/<id>.pid` while the job's process runs (the record has the same pid)."""
+        return self.dir.parent / "run" / f"{job_id}.pid"
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -342,6 +346,9 @@ class JobStore:
 
     @staticmethod
     def _alive(rec: dict) -> bool:
+        host = rec.get("host")
+        if host and host != proc.hostname():
+            return True  # a data home shared with another machine: only that machine can tell
         if rec.get("state") == QUEUED and not rec.get("pid"):
             created = parse_iso(rec.get("created")) or 0
             return time.time() - created < 60
@@ -367,6 +374,7 @@ class JobStore:
             removed = remove_paths(rec.get("partial"))
             rec["removed_partial"] = removed
             self.write(rec)
+            remove_paths([self.pid_path(job_id)])
         self._append_log(rec, f"marked failed by {os.getpid()}: {rec['error']}"
                          + (f"; removed partial output: {', '.join(removed)}" if removed else ""))
         return rec
