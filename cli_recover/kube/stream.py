@@ -1,7 +1,8 @@
 """The exec stream primitive: a command in a container as a blocking `StreamProcess`.
 
-The official client's asyncio part opens the WebSocket (`connect_get_namespaced_pod_exec_without_
-preload_content` on a WsApiClient, asking for v5 then v4); raw frames are read on the shared background
+The official client's asyncio part opens the WebSocket (a WsApiClient request built exactly as
+`CoreV1Api.connect_get_namespaced_pod_exec_without_preload_content` builds it, asking for v5 then v4,
+without importing the generated CoreV1Api); raw frames are read on the shared background
 loop (never the client's `read_stdout()` loop, which is quadratic and keeps all output). Memory is bounded
 both ways: stdout frames wait in a queue of at most OUT_HIGH bytes (the socket is not read while it is
 full: TCP back-pressure reaches the pod), stdin writes block while IN_CHUNKS chunks are unsent.
