@@ -301,24 +301,29 @@ def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict], *,
     if getattr(args, "background", False) and not job_id:
         return _launch_background(store, args, spec)
     argv = _original_argv(args)
-    if job_id:
-        record = _adopt(store, job_id)
-    else:
-        record = store.create(kind=spec.kind, provider=spec.provider, target=spec.target,
-                              options=spec.options, schedule=spec.schedule, argv=argv)
-        record.update(state=RUNNING, started=iso(), **proc.identity())
-        record["progress"]["phase"] = "starting"
-        _write_pid_file(store, record)
-        store.save(record)
-    tty = not quiet and not job_id and _isatty(sys.stderr)
-    handle = JobHandle(store, record, tty_progress=tty)
+    # Signals that arrive while the record is being created wait (blocked) for the handlers below.
+    blocked = _block_signals()
+    try:
+        if job_id:
+            record = _adopt(store, job_id)
+        else:
+            record = store.create(kind=spec.kind, provider=spec.provider, target=spec.target,
+                                  options=spec.options, schedule=spec.schedule, argv=argv)
+            record.update(state=RUNNING, started=iso(), **proc.identity())
+            record["progress"]["phase"] = "starting"
+            _write_pid_file(store, record)
+            store.save(record)
+        tty = not quiet and not job_id and _isatty(sys.stderr)
+        handle = JobHandle(store, record, tty_progress=tty)
+        previous = _install_signal_handlers(handle)
+    finally:
+        _unblock_signals(blocked)
     handle.log(f"job {record['id']} started: {spec.kind} {spec.provider or ''} {describe_target(record['target'])}"
                f" (pid {os.getpid()})")
     handle.log(f"command: cli-recover {' '.join(redact_argv(argv))}")
     if record.get("options"):
         handle.log(f"options: {record['options']}")
 
-    previous = _install_signal_handlers(handle)
     try:
         try:
             result = work(handle)
@@ -329,7 +334,7 @@ def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict], *,
             raise error from None
         result = {} if result is None else result
         _finish(handle, SUCCEEDED, exit_code=0, result=redact(result))
-        handle.log(f"succeeded: {result}")
+        handle.log(f"succeeded: {redact(result)}")
         return 0, {**result, "job_id": handle.id}
     finally:
         handle._clear_tty()
@@ -429,6 +434,20 @@ def _one_line(text: str) -> str:
     return lines[0] if len(lines) <= 1 else lines[0] + " ..."
 
 
+_CANCEL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _block_signals() -> set | None:
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
+
+
+def _unblock_signals(previous: set | None) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _install_signal_handlers(handle: JobHandle) -> dict:
     if threading.current_thread() is not threading.main_thread():
         return {}
@@ -437,7 +456,7 @@ def _install_signal_handlers(handle: JobHandle) -> dict:
         handle.cancel(signum)
 
     previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for sig in _CANCEL_SIGNALS:
         try:
             current = signal.getsignal(sig)
             if sig == signal.SIGHUP and current == signal.SIG_IGN:
