@@ -76,3 +76,23 @@ def snapshot_tree(root: Path) -> dict:
             link = inodes.setdefault(st.st_ino, rel) if st.st_nlink > 1 else None
             out[rel] = ("file", oct(st.st_mode & 0o7777), int(st.st_mtime), p.read_bytes(), link and "hardlinked")
     return out
+
+
+# --- Textual snapshots live in the top-level snapshots/ folder -----------------------------------
+try:
+    import pytest_textual_snapshot as _pts
+
+    class _TopLevelSVGs(_pts.SVGImageExtension):
+        @classmethod
+        def dirname(cls, *, test_location) -> str:
+            return str(ROOT / "snapshots")
+
+    _pts.SVGImageExtension = _TopLevelSVGs
+except ImportError:  # pragma: no cover - the test extras are not installed
+    pass
+
+
+def pytest_configure(config):
+    if config.getoption("--snapshot-update", default=False) and any("::" in a for a in config.args):
+        raise pytest.UsageError("refusing --snapshot-update with ::node ids: it would delete the other "
+                                "snapshots of that module (snapshots/ lives outside tests/)")

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["tui"]
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    args._argv = argv  # what a --background job re-executes
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
