@@ -5,26 +5,9 @@ from __future__ import annotations
 import sys
 import time
 
+from cli_recover.engine.model import human_bytes, human_duration
 
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "?"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+__all__ = ["ProgressLine", "human_bytes", "human_duration"]
 
 
 class ProgressLine:
@@ -69,7 +52,7 @@ class ProgressLine:
             else:
                 parts.insert(1, f"{pct * 100:.0f}%")
             parts[-1] += f" / {human_bytes(self.total)}"
-            eta = (self.total - self.done) / rate if rate > 0 and self.total > self.done else 0
+            eta = (self.total - self.done) / rate if rate > 0 and self.total > self.done else 0.0
             parts.append(f"{human_bytes(rate)}/s")
             parts.append(f"ETA {human_duration(eta)}")
         else:
