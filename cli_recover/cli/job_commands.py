@@ -146,6 +146,9 @@ def _dump(data, fmt: str, *, compact: bool = False) -> str:
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
     if compact:
         return json.dumps(data, separators=(",", ":"))
+    if isinstance(data, list):
+        # A job list: one record per line keeps json's C encoder (indent= does not) and stays greppable.
+        return "[\n" + ",\n".join(json.dumps(r) for r in data) + "\n]" if data else "[]"
     return json.dumps(data, indent=2)
 
 
