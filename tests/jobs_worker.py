@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"bytes": os.path.getsize(out)}
 
     try:
-        code, result = run_as_job(args, spec, work, quiet=True)
+        code, result = run_as_job(args, spec, work)
     except Cancelled as exc:
         print(f"jobs_worker: error: {exc}", file=sys.stderr)
         return exc.exit_code

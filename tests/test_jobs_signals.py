@@ -198,7 +198,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         "        h.progress(i, 60, 'w')\n"
         "        h.log(f'{tag} {i}')\n"
         "        return {'tag': tag, 'i': i}\n"
-        "    run_as_job(args, JobSpec('backup', 'test', {'kind': 'local', 'path': '/'}, {}), work, quiet=True)\n"
+        "    run_as_job(args, JobSpec('backup', 'test', {'kind': 'local', 'path': '/'}, {}), work)\n"
     )
     import subprocess
     import sys

@@ -174,7 +174,7 @@ def cmd_backup(args) -> int:
             "warnings": header["warnings"],
         }
 
-    code, result = run_as_job(args, spec, work, quiet=True)
+    code, result = run_as_job(args, spec, work)
     if result is not None:
         if args.json:
             print(json.dumps({"job": result.get("job_id"), **result}, indent=2))
@@ -296,7 +296,7 @@ def cmd_restore(args) -> int:
             progress.close()
         return {**summary, "raw_bytes": done["raw_bytes"], "duration_seconds": round(time.monotonic() - t0, 3)}
 
-    code, result = run_as_job(args, spec, work, quiet=True)
+    code, result = run_as_job(args, spec, work)
     if result is not None:
         if args.json:
             print(json.dumps(result, indent=2))
@@ -343,7 +343,7 @@ def cmd_verify(args) -> int:
             raise IntegrityError(f"{archive.name} failed verification: {report['problems'][0]}")
         return {"archive": report["archive"], "ok": True, "members_checked": report["members_checked"]}
 
-    code, _ = run_as_job(args, spec, work, quiet=True)
+    code, _ = run_as_job(args, spec, work)
     return code
 
 

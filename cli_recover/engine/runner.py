@@ -45,8 +45,6 @@ from cli_recover.engine.model import (
     RUNNING,
     SUCCEEDED,
     describe_target,
-    human_bytes,
-    human_duration,
     iso,
     redact,
     redact_argv,
@@ -60,7 +58,6 @@ __all__ = ["JobSpec", "JobHandle", "add_job_arguments", "run_as_job", "redact", 
 
 START_TIMEOUT = float(os.environ.get("CLI_RECOVER_START_TIMEOUT", "15"))  # seconds to wait for a child
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes to the record
-_TTY_INTERVAL = 0.25
 _MAX_WARNINGS_KEPT = 20
 
 
@@ -83,7 +80,7 @@ class JobSpec:
 class JobHandle:
     """What `work` gets: the job's id, cancellation, progress, paths and log."""
 
-    def __init__(self, store: JobStore, record: dict, *, tty_progress: bool = False):
+    def __init__(self, store: JobStore, record: dict):
         self._store = store
         self.record = record
         self.id: str = record["id"]
@@ -103,9 +100,6 @@ class JobHandle:
         self._last_done = 0
         self._last_t = time.monotonic()
         self._rate: float | None = None
-        self._tty = tty_progress
-        self._last_tty = 0.0
-        self._tty_dirty = False
 
     # --- cancellation ------------------------------------------------------------------------
 
@@ -155,9 +149,6 @@ class JobHandle:
         if phase:
             self._phase = phase
         now = time.monotonic()
-        if self._tty and now - self._last_tty >= _TTY_INTERVAL:
-            self._last_tty = now
-            self._draw_tty(now)
         elapsed = now - self._last_write
         if elapsed >= PROGRESS_INTERVAL or (phase_changed and elapsed >= 0.1):
             self._flush_progress(now)
@@ -185,29 +176,6 @@ class JobHandle:
             self._save(durable=False)
         finally:
             self._lock.release()
-
-    def _draw_tty(self, now: float) -> None:
-        p = self._progress_fields(now)
-        parts = [p["phase"] or "working", human_bytes(p["done"])]
-        if p["total"]:
-            parts[-1] += f" / {human_bytes(p['total'])} ({100 * p['done'] / p['total']:.0f}%)"
-        if p["rate"]:
-            parts.append(f"{human_bytes(p['rate'])}/s")
-        if p["eta"] is not None:
-            parts.append(f"ETA {human_duration(p['eta'])}")
-        try:
-            sys.stderr.write("\r" + "  ".join(parts) + "\x1b[K")
-            sys.stderr.flush()
-            self._tty_dirty = True
-        except (OSError, ValueError):
-            self._tty = False
-
-    def _clear_tty(self) -> None:
-        if self._tty_dirty:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.write("\r\x1b[K")
-                sys.stderr.flush()
-            self._tty_dirty = False
 
     # --- paths, log, warnings ----------------------------------------------------------------
 
@@ -292,10 +260,9 @@ def _package_root() -> str:
     return str(Path(cli_recover.__file__).resolve().parent.parent)
 
 
-def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict], *,
-               quiet: bool = False) -> tuple[int, dict | None]:
-    """Run `work` as a job (see the module docstring). `quiet` turns off the live progress line a
-    foreground job draws on stderr when stderr is a terminal."""
+def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict]) -> tuple[int, dict | None]:
+    """Run `work` as a job (see the module docstring). Progress display is the caller's: the handle
+    only records progress (the CLI draws it with cli.progress.ProgressLine)."""
     store = JobStore()
     job_id = getattr(args, "job_id", None)
     if getattr(args, "background", False) and not job_id:
@@ -313,8 +280,7 @@ def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict], *,
             record["progress"]["phase"] = "starting"
             _write_pid_file(store, record)
             store.save(record)
-        tty = not quiet and not job_id and _isatty(sys.stderr)
-        handle = JobHandle(store, record, tty_progress=tty)
+        handle = JobHandle(store, record)
         previous = _install_signal_handlers(handle)
     finally:
         _unblock_signals(blocked)
@@ -337,7 +303,6 @@ def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict], *,
         handle.log(f"succeeded: {redact(result)}")
         return 0, {**result, "job_id": handle.id}
     finally:
-        handle._clear_tty()
         handle._close_log()
         _restore_signal_handlers(previous)
 
