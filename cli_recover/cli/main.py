@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "cli_recover.cli.kube_commands",
     "cli_recover.cli.job_commands",
     "cli_recover.cli.demo_command",
+    "cli_recover.cli.schedule_commands",
 )
 
 
