@@ -51,7 +51,7 @@ async def test_a_cli_backup_shows_with_state_and_log(sandbox):
         assert cells[2] == "backup" and cells[3] == "filesystem" and cells[4] == "default/app:/data"
         log = screen.query_one("#job-log")
         await wait_for(pilot, lambda: any("producer on" in line for line in log.lines), what="the job's log")
-        summary = str(screen.query_one("#job-summary").render())
+        summary = str(screen.query_one("#job-summary").content)
         assert job_id in summary and "succeeded" in summary
 
 

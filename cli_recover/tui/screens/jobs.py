@@ -101,6 +101,13 @@ def short_path(path: str | None, backups_dir: Path | None) -> str:
     return path
 
 
+class PlainNotify:
+    """Notifications show their text as is (paths and errors may hold `[...]`, which is not markup)."""
+
+    def notify(self, message: str, *, markup: bool = False, **kw) -> None:
+        super().notify(message, markup=markup, **kw)
+
+
 def blink_off_if_asked(screen: Screen) -> None:
     """Apps run with `blink = False` (tests, snapshots) get steady cursors in every input of the screen."""
     if getattr(screen.app, "blink", True) is False:
@@ -134,7 +141,7 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._title, id="confirm-title")
-            yield Static(self._message, id="confirm-message")
+            yield Static(Text(self._message), id="confirm-message")
             with Horizontal():
                 yield Button(f"{self._no} (n)", id="no")
                 yield Button(f"{self._yes} (y)", id="yes", variant="error")
@@ -245,7 +252,7 @@ def bytes_pair(done: float | None, total: float | None) -> str:
     return f"{a}/{b}"
 
 
-class JobsScreen(Screen):
+class JobsScreen(PlainNotify, Screen):
     """Every job, running first; the selected job's progress and log; cancel with confirmation."""
 
     DEFAULT_CSS = """
@@ -385,7 +392,7 @@ class JobsScreen(Screen):
             title += f"  ·  latest {MAX_FINISHED} finished shown (:history has all)"
         if not self._follow:
             title += "  ·  log follow off"
-        self.query_one("#jobs-title", Static).update(title)
+        self.query_one("#jobs-title", Static).update(Text(title))
 
     def apply_filter(self, text: str) -> None:
         """`/` filter (the app's filter bar calls this as the user types)."""
