@@ -110,6 +110,8 @@ def test_hourly_and_next_run_is_strictly_after_the_clock():
     assert local(runs, "%H:%M") == ["11:00", "12:00", "13:00"]
     latest, count = sched.latest_run("@hourly", "UTC", now - 3 * 3600 - 1, now)
     assert (latest, count) == (now, 4)
+    # a scheduler down for 200 days with a per-minute schedule: counting stops, the latest is still exact
+    assert sched.latest_run("* * * * *", "UTC", 0, 200 * 86400 + 30) == (200 * 86400, 1000)
 
 
 def test_describer_covers_the_common_forms():

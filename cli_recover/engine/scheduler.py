@@ -177,20 +177,22 @@ def active_run(schedule: dict, store=None) -> str | None:
 
 def run_now(name: str) -> str:
     """`schedule run NAME`: launch now (refused while a run is active); the id goes to `pending`."""
-    schedule = sched.load(name)
-    running = active_run(schedule)
-    if running:
-        raise RecoverError(f"schedule {name} is already running (job {running}); "
-                           "a schedule never runs twice at once")
-    job_id = launch(schedule)
+    sched.load(name)  # one-line error for an unknown name
+    with sched.launch_lock(name):
+        schedule = sched.load(name)
+        running = active_run(schedule)
+        if running:
+            raise RecoverError(f"schedule {name} is already running (job {running}); "
+                               "a schedule never runs twice at once")
+        job_id = launch(schedule)
 
-    def note(s: dict) -> None:
-        st = s.setdefault("state", {})
-        st["pending"] = [*(st.get("pending") or []), job_id]
-        st["last_job"] = job_id
-        st["runs"] = int(st.get("runs") or 0) + 1
+        def note(s: dict) -> None:
+            st = s.setdefault("state", {})
+            st["pending"] = [*(st.get("pending") or []), job_id]
+            st["last_job"] = job_id
+            st["runs"] = int(st.get("runs") or 0) + 1
 
-    sched.update(name, note, missing_ok=True)
+        sched.update(name, note, missing_ok=True)
     return job_id
 
 
@@ -273,8 +275,11 @@ class Scheduler:
                 break
             try:
                 due = self._consider(s, now)
-            except Exception as exc:  # noqa: BLE001
-                self.log(f"{s.get('name')}: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - logged once per distinct problem
+                problem = f"{s.get('name')}: {type(exc).__name__}: {exc}"
+                if problem not in self._errors_seen:
+                    self._errors_seen.add(problem)
+                    self.log(problem)
                 due = None
             if due is not None:
                 upcoming.append(due)
@@ -376,15 +381,26 @@ class Scheduler:
                       f"({human_duration(late)} ago, more than the {human_duration(self.grace)} grace window)")
             self._skip(name, latest, reason, now)
             return following
-        running = active_run(schedule, self.store)
+        with sched.launch_lock(name):
+            return self._fire(schedule, latest, count, late, following, now)
+
+    def _fire(self, schedule: dict, latest: float, count: int, late: float, following: float | None,
+              now: float) -> float | None:
+        name, tz = schedule["name"], schedule.get("timezone") or "UTC"
+        try:
+            fresh = sched.load(name)  # `schedule run` may have started one a moment ago
+        except sched.ScheduleNotFound:
+            return None
+        running = active_run(fresh, self.store)
         if running:
             self._skip(name, latest, f"overlap: the previous run (job {running}) is still running", now)
             return following
         if count > 1 or late > max(2 * self.tick_seconds, 60):
+            many = count if count < 1000 else "over 1000"
             self.log(f"{name}: catching up the run due at {sched.format_time(latest, tz)} "
-                     f"({human_duration(late)} late; {count} run(s) were due since the last one)")
+                     f"({human_duration(late)} late; {many} run(s) were due since the last one)")
         try:
-            job_id = self.launcher(schedule)
+            job_id = self.launcher(fresh)
         except RecoverError as exc:
             self.log(f"{name}: could not start the run due at {sched.format_time(latest, tz)}: {exc}")
             result = {"job": None, "state": "failed", "finished": iso(now), "error": str(exc), "archive": None}

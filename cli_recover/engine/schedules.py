@@ -163,8 +163,8 @@ def _repeats_once(expr: str) -> bool:
     return not fields[1].startswith("*")
 
 
-def next_runs(expr: str, tz: str, after: float, count: int = 5) -> list[datetime]:
-    """The next `count` fire times strictly after `after` (epoch seconds), aware, in zone `tz`."""
+def iter_runs(expr: str, tz: str, after: float) -> Iterator[datetime]:
+    """Fire times strictly after `after` (epoch seconds), aware, in zone `tz`, for ever."""
     from zoneinfo import ZoneInfo
 
     from croniter import croniter
@@ -172,16 +172,24 @@ def next_runs(expr: str, tz: str, after: float, count: int = 5) -> list[datetime
     zone = ZoneInfo(tz)
     once = _repeats_once(expr)
     it = croniter(expand(expr), datetime.fromtimestamp(after, zone))
-    out: list[datetime] = []
-    guard = 0
-    while len(out) < count and guard < count + 1000:
-        guard += 1
+    while True:
         d = it.get_next(datetime)
         if d.timestamp() <= after:
             continue
         if once and d.fold == 1 and d.replace(fold=0).utcoffset() != d.utcoffset():
             continue  # the second occurrence of a repeated wall time
+        yield d
+
+
+def next_runs(expr: str, tz: str, after: float, count: int = 5) -> list[datetime]:
+    """The next `count` fire times strictly after `after` (epoch seconds), aware, in zone `tz`."""
+    out: list[datetime] = []
+    if count <= 0:
+        return out
+    for d in iter_runs(expr, tz, after):
         out.append(d)
+        if len(out) >= count:
+            break
     return out
 
 
@@ -190,16 +198,23 @@ def next_run(expr: str, tz: str, after: float) -> float | None:
     return runs[0].timestamp() if runs else None
 
 
-def latest_run(expr: str, tz: str, start: float, now: float, limit: int = 200_000) -> tuple[float | None, int]:
-    """(the latest fire time in (start, now], how many fire times fall in that interval)."""
+def latest_run(expr: str, tz: str, start: float, now: float, limit: int = 1000) -> tuple[float | None, int]:
+    """(the latest fire time in (start, now], how many fire times fall in that interval; counting stops
+    at `limit`, the latest is then found backwards from now)."""
     latest, count = None, 0
-    t = start
-    while count < limit:
-        n = next_run(expr, tz, t)
-        if n is None or n > now:
+    for d in iter_runs(expr, tz, start):
+        t = d.timestamp()
+        if t > now:
             return latest, count
-        latest, count, t = n, count + 1, n
-    return latest, count
+        latest, count = t, count + 1
+        if count >= limit:
+            break
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    back = croniter(expand(expr), datetime.fromtimestamp(now, ZoneInfo(tz))).get_prev(datetime).timestamp()
+    return max(back, latest or back), count
 
 
 def format_time(ts: float | None, tz: str) -> str:
@@ -391,6 +406,21 @@ def locked() -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def launch_lock(name: str) -> Iterator[None]:
+    """Held from "is a run active?" to "the new run is recorded": `schedule run` and the scheduler
+    never start the same schedule twice."""
+    import fcntl
+
+    directory = config.ensure_dir(schedules_dir())
+    fd = os.open(directory / f".{name}.launch", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _write(schedule: dict) -> None:
     directory = config.ensure_dir(schedules_dir())
     path = directory / f"{schedule['name']}.json"
@@ -490,6 +520,8 @@ def remove(name: str) -> dict:
     with locked():
         schedule = load(name)
         os.unlink(schedule_path(name))
+        with contextlib.suppress(OSError):
+            os.unlink(schedules_dir() / f".{name}.launch")
         return schedule
 
 
