@@ -162,22 +162,30 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     f = open(partial, "wb")
     compressor = Compressor(req.codec, req.level, req.threads)
 
-    def write_chunk(chunk: bytes) -> None:
-        data = compressor.compress(chunk)
-        if data:
-            stored_hash.update(data)
-            counts["stored"] += len(data)
-            f.write(data)
-
-    def write_finish() -> None:
-        data = compressor.finish()
+    def store_chunk(data: bytes) -> None:
         stored_hash.update(data)
         counts["stored"] += len(data)
         f.write(data)
+
+    def store_finish() -> None:
         f.flush()
         os.fsync(f.fileno())
 
-    stages = [_Stage("index", index_chunk, index_finish), _Stage("compress", write_chunk, write_finish)]
+    # compress and store run in separate threads: the codec never waits for sha256 or the disk
+    writer = _Stage("write", store_chunk, store_finish)
+
+    def compress_chunk(chunk: bytes) -> None:
+        data = compressor.compress(chunk)
+        if data:
+            writer.queue.put(data)
+
+    def compress_finish() -> None:
+        data = compressor.finish()
+        if data:
+            writer.queue.put(data)
+
+    feeders = [_Stage("index", index_chunk, index_finish), _Stage("compress", compress_chunk, compress_finish)]
+    stages = [*feeders, writer]
     for stage in stages:
         stage.start()
 
@@ -198,7 +206,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             if not chunk:
                 break
             counts["raw"] += len(chunk)
-            for stage in stages:
+            for stage in feeders:
                 stage.queue.put(chunk)
             if any(stage.error for stage in stages):
                 stage_failed = True
@@ -211,10 +219,12 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         if proc is not None:
             proc.kill()
     finally:
-        for stage in stages:
+        for stage in feeders:
             stage.queue.put(None)
-        for stage in stages:
+        for stage in feeders:
             stage.join()
+        writer.queue.put(None)  # after the compressor's last output
+        writer.join()
         f.close()
 
     def _abort(exc: BaseException):
