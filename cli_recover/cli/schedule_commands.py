@@ -180,9 +180,9 @@ def _absolute(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return out
 
 
-def validate_backup(argv: list[str]) -> tuple[list[str], dict]:
+def validate_backup(argv: list[str], warnings: list[str] | None = None) -> tuple[list[str], dict]:
     """(the argv a run executes, the job's provider/target/options), parsed by the real parser
-    without running anything. One-line UsageErrors."""
+    without running anything. One-line UsageErrors; things worth a warning go to `warnings`."""
     from cli_recover.cli.main import build_parser
 
     argv = list(argv)
@@ -224,8 +224,8 @@ def validate_backup(argv: list[str]) -> tuple[list[str], dict]:
     if args.local:
         path = os.path.abspath(os.path.expanduser(args.local))
         target = {"kind": "local", "path": path}
-        if not os.path.exists(path):
-            print(f"cli-recover: warning: {path} does not exist (yet); runs fail until it does", file=sys.stderr)
+        if not os.path.exists(path) and warnings is not None:
+            warnings.append(f"{path} does not exist (yet); runs fail until it does")
     else:
         target = {"kind": "pod", "context": args.context, "namespace": args.namespace, "pod": args.pod,
                   "container": args.container, "path": args.path}
@@ -262,7 +262,10 @@ def cmd_add(args) -> int:
     if sched.schedule_path(name).exists():
         raise UsageError(f"a schedule named {name!r} already exists (remove it first: cli-recover schedule remove "
                          f"{name})")
-    argv, job = validate_backup(args.backup)
+    warnings: list[str] = []
+    argv, job = validate_backup(args.backup, warnings)
+    for warning in warnings:
+        print(f"cli-recover: warning: {warning}", file=sys.stderr)
     schedule = sched.new_schedule(name, cron, tz, argv, notify=args.notify, notify_on=args.notify_on,
                                   keep={"last": args.keep_last, "daily": args.keep_daily, "weekly": args.keep_weekly})
     schedule["job"] = job
@@ -440,36 +443,19 @@ def cmd_remove(args) -> int:
 def cmd_pause(args) -> int:
     from cli_recover.engine import schedules as sched
 
-    was = {}
-
-    def pause(s: dict) -> None:
-        was["paused"] = s.get("paused")
-        s["paused"] = True
-
-    sched.update(args.name, pause)
-    print(f"schedule {args.name} {'was already' if was.get('paused') else 'is now'} paused")
+    was = sched.pause(args.name)
+    print(f"schedule {args.name} {'was already' if was else 'is now'} paused")
     return 0
 
 
 def cmd_resume(args) -> int:
     from cli_recover.engine import schedules as sched
-    from cli_recover.engine.model import iso
 
-    was = {}
     now = time.time()
-
-    def resume(s: dict) -> None:
-        was["paused"] = s.get("paused")
-        if s.get("paused"):
-            s["paused"] = False
-            st = s.setdefault("state", {})
-            st["anchor"] = iso(now)  # runs missed while paused are not made up
-            st["last_scheduled"] = None
-
-    s = sched.update(args.name, resume)
-    nxt = sched.next_run(s["cron"], s.get("timezone") or "UTC", now)
-    state = "is now active" if was.get("paused") else "was not paused"
-    print(f"schedule {args.name} {state}; next run {sched.format_time(nxt, s.get('timezone') or 'UTC')}")
+    was, s = sched.resume(args.name, now)
+    tz = s.get("timezone") or "UTC"
+    state = "is now active" if was else "was not paused"
+    print(f"schedule {args.name} {state}; next run {sched.format_time(sched.next_run(s['cron'], tz, now), tz)}")
     return 0
 
 

@@ -525,6 +525,54 @@ def remove(name: str) -> dict:
         return schedule
 
 
+def pause(name: str) -> bool:
+    """Pause the schedule; returns whether it already was."""
+    was = {}
+
+    def fn(s: dict) -> None:
+        was["paused"] = bool(s.get("paused"))
+        s["paused"] = True
+
+    update(name, fn)
+    return was["paused"]
+
+
+def resume(name: str, now: float | None = None) -> tuple[bool, dict]:
+    """Resume the schedule, counting runs from `now` on (runs missed while paused are not made up);
+    returns (whether it was paused, the schedule)."""
+    was = {}
+    stamp = iso(now)
+
+    def fn(s: dict) -> None:
+        was["paused"] = bool(s.get("paused"))
+        if s.get("paused"):
+            s["paused"] = False
+            st = s.setdefault("state", {})
+            st["anchor"] = stamp
+            st["last_scheduled"] = None
+
+    schedule = update(name, fn)
+    return was["paused"], schedule
+
+
+EDITABLE = ("cron", "timezone", "backup", "job", "keep", "notify", "notify_on")
+
+
+def edit(name: str, **fields) -> dict:
+    """Change a schedule's definition (its state and history stay)."""
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise UsageError(f"cannot change {', '.join(sorted(unknown))} of a schedule")
+
+    def fn(s: dict) -> None:
+        for key, value in fields.items():
+            if key == "keep":
+                value = {k: int(v) for k, v in (value or {}).items() if v}
+            s[key] = value
+
+    return update(name, fn)
+
+
 def record_skip(state: dict, scheduled: float | None, reason: str, now: float) -> None:
     state["skipped"] = int(state.get("skipped") or 0) + 1
     skips = list(state.get("skips") or [])
