@@ -4,6 +4,8 @@ the grace window, missed runs, overlap, pause/resume) driven tick by tick."""
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -345,3 +347,63 @@ def test_notification_delivery_failures_are_logged_and_never_raise():
     assert "notification failed: webhook http://127.0.0.1:9/*** failed" in log
     assert "notification failed: command exit 7 exited with 7" in log
     assert "secret-token" not in log
+
+
+def test_grace_zero_still_starts_on_time_runs_but_makes_up_none():
+    t0 = ts("UTC", 2026, 5, 5, 10, 0, 2)
+    _add(created=t0 - 600)
+    clock, launcher = Clock(t0), FakeLauncher()
+    s = _scheduler(clock, launcher, [], grace=0)
+    s.tick()
+    assert len(launcher.calls) == 1  # two seconds late is on time
+    clock.t = ts("UTC", 2026, 5, 5, 13, 30)  # 11, 12 and 13 o'clock missed
+    s.tick()
+    state = sched.load("hourly")["state"]
+    assert len(launcher.calls) == 1 and state["skipped"] == 1 and state["skips"][0]["reason"].startswith("missed")
+
+
+def _archive(directory, name: str, created: float) -> str:
+    path = directory / name
+    path.write_bytes(b"x")
+    (directory / (name + ".manifest.json")).write_text(json.dumps({"format": "cli-recover/manifest",
+                                                                   "created": iso(created)}))
+    return str(path)
+
+
+def test_retention_runs_after_a_success_only_and_logs_what_it_removes(tmp_path):
+    t0 = ts("UTC", 2026, 5, 5, 10, 0, 1)
+    old = [_archive(tmp_path, f"old-{i}.tar", t0 - (5 - i) * 86400) for i in range(3)]
+    s = sched.new_schedule("hourly", "@hourly", "UTC", ["backup", "filesystem", "--local", "/x"], now=t0 - 600,
+                           keep={"last": 1})
+    s["state"]["archives"] = [{"path": p, "created": None, "job": None} for p in old]
+    sched.create(s)
+
+    def launcher_for(state):
+        def launch(schedule):
+            store = JobStore()
+            rec = store.create(kind="backup", provider="filesystem", target={}, options={}, schedule="hourly")
+            archive = _archive(tmp_path, f"new-{rec['id']}.tar", t0) if state == "succeeded" else None
+            rec.update(state=state, finished=iso(), archive=archive, error=None if archive else "boom")
+            store.save(rec)
+            return rec["id"]
+        return launch
+
+    clock = Clock(t0)
+    s = _scheduler(clock, launcher_for("failed"), [])
+    s.tick()
+    s.tick()
+    assert all(os.path.exists(p) for p in old)  # a failed run removes nothing
+    assert sched.load("hourly")["state"]["last_result"]["state"] == "failed"
+    clock.t = t0 + 3600
+    s.launcher = launcher_for("succeeded")
+    s.tick()
+    s.tick()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    new = [n for n in left if n.startswith("new-") and n.endswith(".tar")]
+    assert len(new) == 1 and left == sorted(new + [new[0] + ".manifest.json"])
+    log = schedmod.log_path().read_text()
+    for p in old:
+        assert f"hourly: retention: removed {p}" in log
+    state = sched.load("hourly")["state"]
+    assert [a["path"] for a in state["archives"]] == [str(tmp_path / new[0])]
+    assert state["retention"]["kept"] == [str(tmp_path / new[0])]

@@ -102,11 +102,6 @@ def test_scheduler_fires_runs_keeps_the_policy_and_notifies(tmp_path, webhook, c
     envdir = tmp_path / "env"
     envdir.mkdir()
     command = f'env | grep ^CLI_RECOVER_ > "{envdir}/$CLI_RECOVER_JOB_ID"'
-    res = cli_env("schedule", "add", "fast", "--cron", "* * * * * */2", "--timezone", "UTC", "--keep-last", "2",
-                  "--notify", f"{url}/hook/T0K3N", "--notify", command, "--notify-on", "always",
-                  "--", "backup", "filesystem", "--local", src, "-o", out, "--compression", "gzip", extra=SECONDS)
-    assert res.returncode == 0, res.stderr
-    assert "every 2 seconds" in res.stdout
 
     res = cli("scheduler", "start", "--background", "--tick", "0.2")
     assert res.returncode == 0, res.stderr
@@ -116,7 +111,15 @@ def test_scheduler_fires_runs_keeps_the_policy_and_notifies(tmp_path, webhook, c
     assert f"a scheduler is already running for {os.environ['CLI_RECOVER_HOME']} (pid {pid}, since 20" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     status = json.loads(cli("scheduler", "status", "-o", "json").stdout)
-    assert status["running"] is True and status["pid"] == pid and status["schedules"] == 1
+    assert status["running"] is True and status["pid"] == pid and status["schedules"] == 0
+    wait_for(lambda: "scheduler started" in scheduler_log(), what="the scheduler's first tick")
+
+    # added while the scheduler runs: picked up without a restart
+    res = cli_env("schedule", "add", "fast", "--cron", "* * * * * */2", "--timezone", "UTC", "--keep-last", "2",
+                  "--notify", f"{url}/hook/T0K3N", "--notify", command, "--notify-on", "always",
+                  "--", "backup", "filesystem", "--local", src, "-o", out, "--compression", "gzip", extra=SECONDS)
+    assert res.returncode == 0, res.stderr
+    assert "every 2 seconds" in res.stdout and "no scheduler is running" not in res.stderr
 
     # the jobs appear in `status -o json` with the schedule's name
     def scheduled_jobs():
@@ -128,6 +131,7 @@ def test_scheduler_fires_runs_keeps_the_policy_and_notifies(tmp_path, webhook, c
     assert all(j["schedule"] == "fast" and j["kind"] == "backup" for j in jobs)
     # stop firing, let the scheduler collect what ran, then stop it
     assert cli("schedule", "pause", "fast").returncode == 0
+    wait_for(lambda: "schedules: changed fast" in scheduler_log(), what="the pause to be seen")
     wait_for(lambda: not schedule_file("fast")["state"]["pending"] and not any(
         r["state"] in ("queued", "running") for r in records()), timeout=60, what="the runs to be collected")
     res = cli("scheduler", "stop")
@@ -160,6 +164,7 @@ def test_scheduler_fires_runs_keeps_the_policy_and_notifies(tmp_path, webhook, c
         assert seen["CLI_RECOVER_SCHEDULE"] == "fast" and seen["CLI_RECOVER_ARCHIVE"] == r["archive"]
     log = scheduler_log()
     assert "T0K3N" not in log and "notified webhook http://127.0.0.1:" in log
+    assert "schedules: added fast" in log
 
 
 def test_overlap_is_skipped_and_sigterm_leaves_the_running_job(tmp_path, slow_source, cleanup_processes):

@@ -95,8 +95,8 @@ def register(sub) -> None:
                          "SIGTERM stops it; running jobs go on.")
     st.add_argument("--background", action="store_true", help="detach and return once it runs")
     st.add_argument("--grace", default="1h", metavar="AGE",
-                    help="run a schedule missed while the scheduler was down if it is at most this late "
-                    "(default 1h; 0: never)")
+                    help="run a schedule missed while the scheduler was down (once) if it is at most this late "
+                    "(default 1h; 0: never make up a run, only runs less than a minute late are started)")
     st.add_argument("--tick", type=float, default=5.0, metavar="SECONDS",
                     help="longest sleep between checks of the schedules folder and running jobs (default 5)")
     st.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
@@ -725,4 +725,10 @@ def cmd_scheduler_status(args) -> int:
             when, s = upcoming[0]
             print(f"next:      {s['name']} at {sched.format_time(when, s.get('timezone') or 'UTC')}")
         print(f"log:       {data['log']}")
+        from cli_recover.cli.job_commands import log_tail
+
+        tail = log_tail(data["log"], 5)
+        if tail:
+            print("--- last log lines ---")
+            print("\n".join(tail))
     return 0 if info is not None else 3

@@ -43,6 +43,7 @@ DEFAULT_GRACE = 3600.0
 DEFAULT_TICK = 5.0
 LOCK_NAME = "scheduler.lock"
 LOG_NAME = "scheduler.log"
+LOG_MAX_BYTES = 5 << 20
 
 
 def lock_path() -> Path:
@@ -215,6 +216,8 @@ class Scheduler:
 
         self.grace = grace
         self.tick_seconds = tick
+        # a run this late is still on time (a busy machine, a slow tick), whatever the grace window
+        self.on_time = max(2 * tick, 60.0)
         self.clock = clock
         self.launcher = launcher
         self.notifier = notifier
@@ -236,6 +239,9 @@ class Scheduler:
             try:
                 path = log_path()
                 config.ensure_dir(path.parent)
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_size > LOG_MAX_BYTES:
+                        os.replace(path, path.with_name(path.name + ".1"))  # one old log is kept
                 with open(path, "a", encoding="utf-8") as f:
                     f.write(line)
             except OSError:
@@ -376,7 +382,7 @@ class Scheduler:
             return due
         following = sched.next_run(cron, tz, latest)
         late = now - latest
-        if late > self.grace:
+        if late > max(self.grace, self.on_time):
             reason = (f"missed: the scheduler was not running at {sched.format_time(latest, tz)} "
                       f"({human_duration(late)} ago, more than the {human_duration(self.grace)} grace window)")
             self._skip(name, latest, reason, now)
@@ -395,7 +401,7 @@ class Scheduler:
         if running:
             self._skip(name, latest, f"overlap: the previous run (job {running}) is still running", now)
             return following
-        if count > 1 or late > max(2 * self.tick_seconds, 60):
+        if count > 1 or late > self.on_time:
             many = count if count < 1000 else "over 1000"
             self.log(f"{name}: catching up the run due at {sched.format_time(latest, tz)} "
                      f"({human_duration(late)} late; {many} run(s) were due since the last one)")
