@@ -420,7 +420,7 @@ def test_progress_lines_when_not_a_terminal():
 
 
 def test_no_verify_restore_still_catches_damage_and_says_incomplete(tree, tmp_path):
-    """--no-verify skips the up-front hash; the stream's raw sha256 still fails the restore."""
+    """--no-verify skips the up-front hash; the stored sha256 taken while streaming still fails it."""
     archive = backup(tree, "--compression", "none")
     data = bytearray(archive.read_bytes())
     pos = data.find(b"hello\nhello\n")
@@ -428,7 +428,7 @@ def test_no_verify_restore_still_catches_damage_and_says_incomplete(tree, tmp_pa
     archive.write_bytes(bytes(data))
     out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "d", "--no-verify")
     assert out.returncode != 0
-    assert "raw sha256" in out.stderr and "incomplete" in out.stderr
+    assert "sha256 differs from the manifest" in out.stderr and "incomplete" in out.stderr
     assert "restored" not in out.stdout
     status = json.loads(run_cli("status", "-o", "json").stdout)
     job = status[0] if isinstance(status, list) else status["jobs"][0]

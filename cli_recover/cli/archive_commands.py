@@ -291,7 +291,7 @@ def cmd_restore(args) -> int:
         try:
             done = run_restore(RestoreRequest(target=target, archive=archive, argv=plan.argv, codec=codec,
                                               manifest=manifest, stream_type=provider.stream_type,
-                                              check_raw=manifest is None or args.no_verify),
+                                              check_stored=manifest is not None and args.no_verify),
                                progress=progress, cancel=cancel, on_process=lambda p: handle.on_cancel(p.kill))
         finally:
             progress.close()

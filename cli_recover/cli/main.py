@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "cli_recover.cli.job_commands",
     "cli_recover.cli.demo_command",
     "cli_recover.cli.schedule_commands",
+    "cli_recover.cli.tui_command",
 )
 
 
