@@ -25,7 +25,7 @@ class CommandBar(Input):
     BINDINGS = [Binding("escape", "cancel", "Close", id="bar.cancel")]
 
     DEFAULT_CSS = """
-    CommandBar { dock: bottom; height: 3; border: tall $accent; }
+    CommandBar { dock: bottom; height: 3; margin-bottom: 1; border: tall $accent; }
     """
 
     def __init__(self) -> None:

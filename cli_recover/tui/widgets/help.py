@@ -17,8 +17,8 @@ def describe_bindings(screen) -> list[tuple[str, str, str]]:
     seen = set()
     for active in screen.active_bindings.values():
         binding = active.binding
-        if not binding.description or binding.system:
-            continue
+        if not binding.description or binding.system or not binding.id:
+            continue  # Textual's own scrolling/focus keys have no id and cannot be remapped
         shown = screen.app.get_key_display(binding)
         ident = binding.id or ""
         if (shown, ident) in seen:
@@ -59,7 +59,8 @@ class HelpScreen(ModalScreen[None]):
             yield table
             yield Static(
                 "Commands (press :): pods, jobs, history, schedules, ns NAME, ns all, ctx NAME, quit.\n"
-                "Remap keys in $CLI_RECOVER_HOME/keymap.toml, e.g.  [keymap]  backup = \"ctrl+b\"",
+                "Tab moves between panes. Remap keys by binding id in $CLI_RECOVER_HOME/keymap.toml,\n"
+                "e.g.  \\[keymap]  backup = \"ctrl+b\"",
                 classes="help-hint",
             )
 
