@@ -217,3 +217,25 @@ def test_snapshot_schedules_delete_confirmation(snap_compare, fixed_schedules):
         await pilot.pause(0.1)
 
     assert snap_compare(schedules_app(), terminal_size=(120, 40), run_before=before)
+
+
+async def test_the_app_opens_schedules_by_name_and_filters(tmp_path, fixed_schedules):
+    from cli_recover.tui.app import RecoverApp
+    from cli_recover.tui.services import Services
+
+    services = Services(kubeconfig=str(tmp_path / "no-kubeconfig"), clock=fixed_services().clock)
+    app = RecoverApp(services, blink=False, refresh_interval=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("colon", *"schedules", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SchedulesScreen), what=":schedules")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded > 0, what="the schedules")
+        await settle(pilot)
+        assert screen._row_ids == ["hourly-web", "nightly-db", "weekly-archive"]
+        await pilot.press("slash", *"daily", "enter")
+        assert screen.filter_text == "daily" and screen._row_ids == ["nightly-db"]
+        await pilot.press("escape")  # clears the filter first
+        assert screen.filter_text == "" and len(screen._row_ids) == 3
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SchedulesScreen), what="back")
