@@ -284,7 +284,7 @@ def cmd_add(args) -> int:
 # --- list / show -------------------------------------------------------------------------------
 
 
-def _live(schedule: dict, store) -> tuple[str | None, dict | None]:
+def live_status(schedule: dict, store) -> tuple[str | None, dict | None]:
     """(the id of a queued/running run, the latest known result) using the job store."""
     from cli_recover.engine.model import ACTIVE_STATES, FINAL_STATES
     from cli_recover.engine.scheduler import result_of
@@ -308,13 +308,14 @@ def _live(schedule: dict, store) -> tuple[str | None, dict | None]:
 def _view(schedule: dict, store, now: float, runs: int = 1) -> dict:
     from cli_recover.engine import schedules as sched
 
-    tz = schedule.get("timezone") or "UTC"
     out = sched.public_view(schedule)
     out.pop("job", None)
-    running, result = _live(schedule, store)
-    nxt = [] if schedule.get("paused") else sched.next_runs(schedule["cron"], tz, now, runs)
-    out["description"] = sched.describe(schedule["cron"])
+    running, result = live_status(schedule, store)
+    nxt, problem = sched.upcoming(schedule, now, runs)
+    out["description"] = sched.describe(schedule["cron"]) if problem is None else "-"
     out["next_run"] = nxt[0].isoformat() if nxt else None
+    if problem:
+        out["problem"] = problem
     if runs > 1:
         out["next_runs"] = [d.isoformat() for d in nxt]
     out["running_job"] = running
@@ -348,6 +349,8 @@ def _next_cell(view: dict) -> str:
 
     if view.get("paused"):
         return "paused"
+    if view.get("problem"):
+        return "invalid"
     if not view.get("next_run"):
         return "-"
     return sched.format_time(datetime.fromisoformat(view["next_run"]).timestamp(), view.get("timezone") or "UTC")
@@ -404,9 +407,11 @@ def cmd_show(args) -> int:
         + (f" (on {view.get('notify_on')})" if view.get("notify") else ""),
         f"Next runs:   {_next_cell(view)}",
     ]
-    for when in (view.get("next_runs") or [])[1:]:
-        from datetime import datetime
+    if view.get("problem"):
+        lines.append(f"Problem:     {view['problem']}")
+    from datetime import datetime
 
+    for when in (view.get("next_runs") or [])[1:]:
         lines.append(f"             {sched.format_time(datetime.fromisoformat(when).timestamp(), tz)}")
     lines.append(f"Last result: {_result_cell(view)}")
     r = view.get("last_result") or {}
@@ -453,9 +458,10 @@ def cmd_resume(args) -> int:
 
     now = time.time()
     was, s = sched.resume(args.name, now)
-    tz = s.get("timezone") or "UTC"
+    nxt, problem = sched.upcoming(s, now)
     state = "is now active" if was else "was not paused"
-    print(f"schedule {args.name} {state}; next run {sched.format_time(sched.next_run(s['cron'], tz, now), tz)}")
+    when = sched.format_time(nxt[0].timestamp(), s.get("timezone") or "UTC") if nxt else f"- ({problem})"
+    print(f"schedule {args.name} {state}; next run {when}")
     return 0
 
 
@@ -635,7 +641,8 @@ def kubernetes_export(schedule: dict, *, image: str | None = None, pvc: str | No
         f"# Apply with: cli-recover schedule export {name} --kubernetes | kubectl apply -f -",
         f"# The image must provide the cli-recover command ({image}).",
         f"# RBAC: get on pod {pod} and exec into it (create, plus get for clusters that still authorize",
-        "# WebSocket exec with get), in namespace " + ns + " only.",
+        "# WebSocket exec with get), in namespace " + ns + " only. The Role names the pod: a pod recreated",
+        "# under another name (a Deployment's) needs a new export.",
     ]
     if s3_url:
         header.append(f"# Archives go to {s3}; create the credentials first: kubectl -n {ns} create secret generic "
@@ -700,11 +707,9 @@ def cmd_scheduler_status(args) -> int:
     upcoming = []
     items = sched.load_all()
     for s in items:
-        if s.get("paused"):
-            continue
-        nxt = sched.next_run(s["cron"], s.get("timezone") or "UTC", now)
-        if nxt is not None:
-            upcoming.append((nxt, s))
+        nxt, _problem = sched.upcoming(s, now)
+        if nxt:
+            upcoming.append((nxt[0].timestamp(), s))
     upcoming.sort(key=lambda x: x[0])
     data = {
         "running": info is not None, "pid": (info or {}).get("pid"), "since": (info or {}).get("started"),

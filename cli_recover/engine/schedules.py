@@ -8,6 +8,7 @@ the CLI (pause, resume, run) and the scheduler (its `state`) never overwrite eac
      "backup": ["backup", "filesystem", "--local", "/srv/data"],
      "keep": {"last": 3, "daily": 7, "weekly": 4}, "notify": ["https://..."], "notify_on": "failure",
      "paused": false, "created": "...Z", "updated": "...Z",
+     "job": {"provider": "filesystem", "target": {...}, "options": {...}},  # for the job record, from add
      "state": {"anchor": "...Z", "last_scheduled": "...Z", "pending": ["<job id>"], "last_job": "...",
                "last_result": {...}, "runs": 0, "skipped": 0, "skips": [...], "archives": [...],
                "retention": {...}}}
@@ -215,6 +216,21 @@ def latest_run(expr: str, tz: str, start: float, now: float, limit: int = 1000) 
 
     back = croniter(expand(expr), datetime.fromtimestamp(now, ZoneInfo(tz))).get_prev(datetime).timestamp()
     return max(back, latest or back), count
+
+
+def upcoming(schedule: dict, now: float, count: int = 1) -> tuple[list[datetime], str | None]:
+    """(the schedule's next runs, None) or ([], a one-line problem) for a hand-edited file whose
+    expression or time zone is broken. Paused schedules have no next runs."""
+    if schedule.get("paused"):
+        return [], None
+    try:
+        cron = validate_cron(schedule.get("cron") or "", allow_seconds=True)
+        tz = validate_timezone(schedule.get("timezone") or "UTC")
+        return next_runs(cron, tz, now, count), None
+    except RecoverError as exc:
+        return [], str(exc)
+    except Exception as exc:  # noqa: BLE001 - whatever croniter makes of it
+        return [], f"bad cron expression {schedule.get('cron')!r}: {exc}"
 
 
 def format_time(ts: float | None, tz: str) -> str:

@@ -82,23 +82,19 @@ def _last_text(view: dict, tz: str) -> Text:
 
 def schedule_view(s: dict, store, now: float, runs: int = PREVIEW_RUNS) -> dict:
     """What the screen shows of a schedule (secrets redacted), live state from the job store."""
-    from cli_recover.cli.schedule_commands import _live
+    from cli_recover.cli.schedule_commands import live_status
 
-    tz = s.get("timezone") or "UTC"
     view = sched.public_view(s)
     view.pop("job", None)
     try:
-        running, result = _live(s, store)
+        running, result = live_status(s, store)
     except Exception:  # noqa: BLE001 - a record being replaced: show what the schedule knows
         running, result = None, (s.get("state") or {}).get("last_result")
     view["running_job"], view["last_result"] = running, result
-    try:
-        view["description"] = sched.describe(s["cron"])
-        view["next_runs"] = [] if s.get("paused") else [d.timestamp() for d in sched.next_runs(s["cron"], tz, now,
-                                                                                               runs)]
-        view["problem"] = None
-    except Exception as exc:  # noqa: BLE001 - a hand-edited file with a bad expression
-        view["description"], view["next_runs"], view["problem"] = "-", [], str(exc)
+    nxt, problem = sched.upcoming(s, now, runs)
+    view["next_runs"] = [d.timestamp() for d in nxt]
+    view["problem"] = problem
+    view["description"] = sched.describe(s["cron"]) if problem is None else "-"
     return view
 
 
