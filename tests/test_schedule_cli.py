@@ -202,3 +202,19 @@ def test_export_to_an_existing_pvc_or_object_storage():
     assert {"name": "archives", "emptyDir": {}} in pod["volumes"]
     res = run_cli("schedule", "export", "web", "--kubernetes", "--s3-url", "s3://key:secret@bucket/x")
     assert "credentials go in the Secret" in _one_error_line(res, 2)
+
+
+def test_a_hand_edited_broken_file_is_shown_not_a_traceback(data_home):
+    assert _add("ok", cron="@daily").returncode == 0
+    assert _add("broken", cron="@daily").returncode == 0
+    path = data_home / "schedules" / "broken.json"
+    path.write_text(path.read_text().replace('"cron": "@daily"', '"cron": "99 * * * *"'))
+    (data_home / "schedules" / "junk.json").write_text("{not json")
+    res = run_cli("schedule", "list")
+    assert res.returncode == 0 and "Traceback" not in res.stderr
+    rows = {line.split()[0]: line for line in res.stdout.splitlines()[1:]}
+    assert set(rows) == {"ok", "broken"} and "invalid" in rows["broken"]
+    assert "junk.json is unreadable" in res.stderr
+    res = run_cli("schedule", "show", "broken")
+    assert res.returncode == 0 and "Problem:     bad minute field '99'" in res.stdout
+    assert "is unreadable" in _one_error_line(run_cli("schedule", "show", "junk"), 1)
