@@ -291,3 +291,29 @@ async def test_the_pods_table_says_when_a_shown_pod_disappears(services, cluster
         await settle(pilot)
         assert pod.gone
         assert "shop/short-lived-2" not in names(app)
+
+
+class FakeTarget:
+    """A container whose find has no -printf (busybox): the browser falls back to `ls -1apL`."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, argv, timeout=30.0):
+        self.calls.append(argv[0])
+        if argv[0] == "find":
+            return 1, b"", "find: unrecognized: -printf\nBusyBox v1.36.1 multi-call binary."
+        return 0, b"./\n../\nconf/\nnotes.txt\nbin/\n", ""
+
+
+def test_busybox_listing_falls_back_to_ls():
+    from cli_recover.tui.browse import list_dir, parse_find
+
+    target = FakeTarget()
+    entries = list_dir(target, "/data")
+    assert target.calls == ["find", "ls"]
+    assert [(e.name, e.kind, e.size) for e in entries] == [("bin", "dir", None), ("conf", "dir", None),
+                                                          ("notes.txt", "file", None)]
+    parsed = parse_find(b"d\td\t4096\tdir one\0l\td\t7\tlink\0f\tf\t12\ta\tb.txt\0")
+    assert [(e.name, e.kind, e.size) for e in parsed] == [("dir one", "dir", None), ("link", "dirlink", None),
+                                                         ("a\tb.txt", "file", 12)]

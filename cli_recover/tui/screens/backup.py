@@ -69,6 +69,8 @@ class BackupDialog(ModalScreen[dict | None]):
         self.paths = paths
         self.container = container
         self.containers = containers or ([container] if container else [])
+        if self.container not in self.containers:
+            self.container = self.containers[0] if self.containers else None
         self.context_name = context
         self.problem: str | None = None
         self.argvs: list[list[str]] = []
@@ -84,9 +86,10 @@ class BackupDialog(ModalScreen[dict | None]):
                 yield Label("Provider", classes="form-label")
                 yield Select([(p, p) for p in providers], value="filesystem" if "filesystem" in providers
                              else providers[0], allow_blank=False, id="provider")
-                yield Label("Container", classes="form-label-inline")
-                yield Select([(c, c) for c in self.containers], value=self.container, allow_blank=False,
-                             id="container")
+                if self.containers:
+                    yield Label("Container", classes="form-label-inline")
+                    yield Select([(c, c) for c in self.containers], value=self.container, allow_blank=False,
+                                 id="container")
             with Horizontal(classes="form-row"):
                 yield Label("Path(s)", classes="form-label")
                 yield Input(", ".join(self.paths), placeholder="/absolute/path, /another (one job each)",
@@ -135,7 +138,8 @@ class BackupDialog(ModalScreen[dict | None]):
         from cli_recover.archive.codecs import codec_info
 
         provider = str(self.query_one("#provider", Select).value)
-        container = self.query_one("#container", Select).value
+        selects = self.query("#container")
+        container = selects.first(Select).value if selects else None
         compression = str(self.query_one("#compression", Select).value)
         paths = split_list(self._value("#paths"))
         if not paths:
