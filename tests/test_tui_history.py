@@ -190,3 +190,26 @@ def test_snapshot_history_failed_jobs_filtered(snap_compare, fixed_jobs):
 
 def test_snapshot_history_empty(snap_compare):
     assert snap_compare(history_app(fixed_services(), 3600), terminal_size=(120, 40), run_before=_before())
+
+
+async def test_the_app_opens_history_and_jobs_by_name_and_filters(sandbox, data_home, monkeypatch):
+    from cli_recover.tui.app import RecoverApp
+
+    monkeypatch.setenv("CLI_RECOVER_HISTORY_MAX_AGE", "never")
+    fixed_history(data_home)
+    app = RecoverApp(Services(kubeconfig=str(sandbox.kubeconfig_path)), blink=False, refresh_interval=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("colon", *"history", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what=":history")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded > 0)
+        await pilot.press("slash", *"uploads", "enter")
+        assert screen.filter_text == "uploads"
+        assert set(screen.query_one("#history-jobs").keys) == {"0k1a2a000004", "0k19zz000005"}
+        await pilot.press("escape")  # the app's Esc clears a kept filter first
+        assert screen.filter_text == ""
+        await pilot.press("colon", *"jobs", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what=":jobs")
+        jobs = app.screen
+        await wait_for(pilot, lambda: "0k1a2b3c4d5e" in jobs._row_ids, what="the running job")
