@@ -407,3 +407,13 @@ def test_retention_runs_after_a_success_only_and_logs_what_it_removes(tmp_path):
     state = sched.load("hourly")["state"]
     assert [a["path"] for a in state["archives"]] == [str(tmp_path / new[0])]
     assert state["retention"]["kept"] == [str(tmp_path / new[0])]
+
+
+def test_schedule_modules_stay_headless():
+    import subprocess
+    import sys
+
+    code = ("import sys, cli_recover.engine.scheduler, cli_recover.engine.schedules, cli_recover.cli.schedule_commands\n"
+            "print(' '.join(m for m in ('textual', 'kubernetes', 'croniter') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []  # croniter too: only loaded when a cron is computed
