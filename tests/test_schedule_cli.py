@@ -218,3 +218,12 @@ def test_a_hand_edited_broken_file_is_shown_not_a_traceback(data_home):
     res = run_cli("schedule", "show", "broken")
     assert res.returncode == 0 and "Problem:     bad minute field '99'" in res.stdout
     assert "is unreadable" in _one_error_line(run_cli("schedule", "show", "junk"), 1)
+
+
+def test_export_refuses_what_a_cronjob_cannot_express():
+    assert _add("web", cron="0 3 L * *", backup=POD_BACKUP).returncode == 0
+    res = run_cli("schedule", "export", "web", "--kubernetes")
+    assert "uses L or #, which Kubernetes CronJobs do not support" in _one_error_line(res, 2)
+    assert _add("jul", cron="0 3 1 JUL *", backup=POD_BACKUP).returncode == 0  # a month name is fine
+    docs = list(yaml.safe_load_all(run_cli("schedule", "export", "jul", "--kubernetes").stdout))
+    assert docs[-1]["spec"]["schedule"] == "0 3 1 JUL *"

@@ -548,7 +548,7 @@ def kubernetes_export(schedule: dict, *, image: str | None = None, pvc: str | No
     fields = sched.expand(cron).split(" ")
     if len(fields) != 5:
         raise UsageError(f"schedule {name}'s cron {cron!r} has a seconds field; Kubernetes CronJobs take five fields")
-    if any(c in f for f in fields for c in "L#") or "l" in fields[2].lower():
+    if "l" in fields[2].lower() or "l" in fields[4].lower() or "#" in fields[4]:
         raise UsageError(f"schedule {name}'s cron {cron!r} uses L or #, which Kubernetes CronJobs do not support")
     secret = [a for a in argv if a.startswith("-") and is_secret_name(a.split("=", 1)[0])]
     if secret:
