@@ -299,8 +299,8 @@ def run_as_job(args, spec: JobSpec, work: Callable[[JobHandle], dict]) -> tuple[
                 raise
             raise error from None
         result = {} if result is None else result
+        handle.log(f"succeeded: {redact(result)}")  # the log is complete before the record says so
         _finish(handle, SUCCEEDED, exit_code=0, result=redact(result))
-        handle.log(f"succeeded: {redact(result)}")
         return 0, {**result, "job_id": handle.id}
     finally:
         handle._close_log()
@@ -380,15 +380,15 @@ def _finish_error(handle: JobHandle, exc: BaseException) -> BaseException:
         return err
     if isinstance(exc, RecoverError):
         message = _one_line(str(exc)) or type(exc).__name__
-        _finish(handle, FAILED, exit_code=exc.exit_code, error=message)
         handle.log(f"failed: {message}")
+        _finish(handle, FAILED, exit_code=exc.exit_code, error=message)
         return exc
     message = _one_line(f"{type(exc).__name__}: {exc}")
     import traceback
 
     tb = "".join(traceback.format_exception(exc))
-    _finish(handle, FAILED, exit_code=1, error=message)
     handle.log(f"failed: {message}\n{tb.rstrip()}")
+    _finish(handle, FAILED, exit_code=1, error=message)
     if not isinstance(exc, Exception):
         return exc  # SystemExit and friends keep their meaning
     return RecoverError(f"{message} (job {handle.id}; traceback in {handle.record['log']})")
