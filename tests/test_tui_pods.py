@@ -317,3 +317,28 @@ def test_busybox_listing_falls_back_to_ls():
     parsed = parse_find(b"d\td\t4096\tdir one\0l\td\t7\tlink\0f\tf\t12\ta\tb.txt\0")
     assert [(e.name, e.kind, e.size) for e in parsed] == [("dir one", "dir", None), ("link", "dirlink", None),
                                                          ("a\tb.txt", "file", 12)]
+
+
+async def test_backup_from_the_pods_table_with_a_typed_path(services):
+    launched = []
+    services.launcher = lambda argv: launched.append(argv) or "job-typed"
+    app = make_app(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.pods_screen.table.move_to_key("shop/postgres-0")
+        await pilot.press("b")
+        await pilot.pause()
+        dialog = app.screen
+        assert dialog.argvs == [] and dialog.problem == "give at least one path"
+        assert dialog.query_one("#run").disabled
+        await pilot.press(*"var/lib")
+        await pilot.pause()
+        assert dialog.problem == "paths in the pod are absolute: var/lib"
+        await pilot.press("home", "slash")
+        await pilot.pause()
+        assert dialog.argvs[0][:6] == ["backup", "filesystem", "postgres-0", "/var/lib", "-n", "shop"]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(launched), what="the launch")
+        await settle(pilot)
+        assert launched[0][3] == "/var/lib"
+        assert any("job-typed" in n.message for n in app._notifications)

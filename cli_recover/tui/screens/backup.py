@@ -26,6 +26,20 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def announce_started(app, result: dict | None) -> bool:
+    """After the dialog: show the Jobs view ("now") or say the job ids ("in the background")."""
+    if not result:
+        return False
+    jobs = result["jobs"]
+    ids = ", ".join(jobs)
+    if result.get("watch") and app.open_view("jobs", quiet=True):
+        app.notify(f"backup job {ids} started", timeout=5)
+    else:
+        app.notify(f"backup job {ids} started in the background; follow it with `cli-recover status "
+                   f"{jobs[0]}` or :jobs", title="Backup", timeout=10)
+    return True
+
+
 def backup_argvs(*, provider: str, pod: str, paths: list[str], namespace: str, container: str | None,
                  kube_args: list[str], compression: str, level: int | None, excludes: list[str],
                  exclude_vcs: bool, output: str, background: bool) -> list[list[str]]:

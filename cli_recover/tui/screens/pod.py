@@ -296,14 +296,8 @@ class PodScreen(Screen):
         self.app.push_screen(dialog, self._backup_started)
 
     def _backup_started(self, result: dict | None) -> None:
-        if not result:
-            return
-        self.marked.clear()
-        self._render_entries(cursor=self.files.cursor_key)
-        jobs = result["jobs"]
-        ids = ", ".join(jobs)
-        if result.get("watch") and self.app.open_view("jobs", quiet=True):
-            self.notify(f"backup job {ids} started", timeout=5)
-        else:
-            self.notify(f"backup job {ids} started in the background; follow it with `cli-recover status "
-                        f"{jobs[0]}` or :jobs", title="Backup", timeout=10)
+        from cli_recover.tui.screens.backup import announce_started
+
+        if announce_started(self.app, result):
+            self.marked.clear()
+            self._render_entries(cursor=self.files.cursor_key)

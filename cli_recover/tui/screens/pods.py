@@ -45,10 +45,11 @@ class PodsScreen(Screen):
 
     BINDINGS = [
         Binding("enter", "open_pod", "Open", id="open_pod"),
-        Binding("0", "all_namespaces", "All namespaces", id="all_namespaces"),
+        Binding("b", "backup_pod", "Backup", id="backup_pod"),
+        Binding("0", "all_namespaces", "All ns", id="all_namespaces", tooltip="Toggle all namespaces"),
         Binding("n", "pick_namespace", "Namespace", id="namespace"),
         Binding("x", "pick_context", "Context", id="context"),
-        Binding("ctrl+r", "refresh", "Refresh", id="refresh"),
+        Binding("ctrl+r", "refresh", "Refresh", id="refresh", show=False),  # it refreshes itself; in ? help
     ]
 
     def __init__(self, services: Services, *, all_namespaces: bool = False, refresh_interval: float = 5.0) -> None:
@@ -351,6 +352,18 @@ class PodsScreen(Screen):
 
         self.app.push_screen(PodScreen(self.services, self.by_key[key], context=self.context_name,
                                        refresh_interval=self.refresh_interval))
+
+    def action_backup_pod(self) -> None:
+        """The Backup dialog for the highlighted pod, the path typed (Enter browses folders instead)."""
+        key = self.table.cursor_key
+        if key is None or key not in self.by_key:
+            return
+        from cli_recover.tui.screens.backup import BackupDialog, announce_started
+
+        pod = self.by_key[key]
+        dialog = BackupDialog(self.services, namespace=pod.namespace, pod=pod.name, paths=[],
+                              container=pod.default_container, containers=pod.containers, context=self.context_name)
+        self.app.push_screen(dialog, lambda result: announce_started(self.app, result))
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         if event.table.id == "pods-table":
