@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 
+from cli_recover.engine.control import copy_new_lines, log_tail
 from cli_recover.errors import RecoverError, UsageError
+
+__all__ = ["register", "log_tail"]  # log_tail: the schedule commands read job logs through here too
 
 RECENT_LIMIT = 20  # finished jobs shown by `status` without -A
 LOG_TAIL = 10  # log lines shown by `status JOB`
@@ -152,27 +154,6 @@ def _dump(data, fmt: str, *, compact: bool = False) -> str:
     return json.dumps(data, indent=2)
 
 
-def log_tail(path: str | None, n: int) -> list[str]:
-    """The last n lines of a file, reading only its end."""
-    if not path or n <= 0:
-        return []
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            block = 8192
-            data = b""
-            while size > 0 and data.count(b"\n") <= n:
-                step = min(block, size)
-                size -= step
-                f.seek(size)
-                data = f.read(step) + data
-                block *= 2
-    except OSError:
-        return []
-    return data.decode("utf-8", "replace").splitlines()[-n:]
-
-
 # --- status ----------------------------------------------------------------------------------
 
 
@@ -240,43 +221,10 @@ def cmd_status(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    from cli_recover.engine import proc
-    from cli_recover.engine.model import ACTIVE_STATES
-    from cli_recover.engine.store import JobStore
+    from cli_recover.engine.control import cancel_job
 
-    store = JobStore()
-    rec = store.get(args.job)
-    job_id = rec["id"]
-    if rec.get("state") not in ACTIVE_STATES:
-        how = f": {rec['error']}" if rec.get("error") else ""
-        raise RecoverError(f"job {job_id} is not running (it {rec.get('state')}{how})")
-    pid = rec.get("pid")
-    if not proc.is_alive(pid, rec.get("pid_start"), rec.get("boot_id")):
-        rec = store.get(job_id)
-        raise RecoverError(f"job {job_id} is not running (it {rec.get('state')})")
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        raise RecoverError(f"job {job_id} is not running (its process {pid} has exited)") from None
-    except PermissionError:
-        raise RecoverError(f"not allowed to signal job {job_id} (pid {pid}): it belongs to another user") from None
-    if args.no_wait:
-        print(f"sent SIGTERM to job {job_id} (pid {pid})")
-        return 0
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        rec = store.get(job_id)
-        if rec.get("state") not in ACTIVE_STATES:
-            break
-        time.sleep(0.1)
-    state = rec.get("state")
-    if state == "cancelled":
-        print(f"job {job_id} cancelled")
-        return 0
-    if state in ACTIVE_STATES:
-        raise RecoverError(f"sent SIGTERM to job {job_id} (pid {pid}) but it is still {state} after "
-                           f"{args.timeout:g}s; see: cli-recover logs {job_id}")
-    raise RecoverError(f"job {job_id} ended as {state} before the cancel took effect")
+    print(cancel_job(args.job, timeout=args.timeout, wait=not args.no_wait))
+    return 0
 
 
 # --- logs ------------------------------------------------------------------------------------
@@ -304,39 +252,25 @@ def cmd_logs(args) -> int:
         except OSError:
             pos = 0
     else:
-        pos = _copy_from(path, 0, out)
+        pos = copy_new_lines(path, 0, out)
     out.flush()
     if not args.follow:
         return 0
     try:
         last_check = 0.0
         while True:
-            pos = _copy_from(path, pos, out)
+            pos = copy_new_lines(path, pos, out)
             out.flush()
             now = time.monotonic()
             if now - last_check >= 0.5:
                 last_check = now
                 if store.get(rec["id"]).get("state") not in ACTIVE_STATES:
-                    _copy_from(path, pos, out)
+                    copy_new_lines(path, pos, out)
                     out.flush()
                     return 0
             time.sleep(0.2)
     except KeyboardInterrupt:
         return 0
-
-
-def _copy_from(path: str, pos: int, out) -> int:
-    """Write the complete lines of path after byte pos; returns the new position."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(pos)
-            data = f.read()
-    except OSError:
-        return pos
-    end = data.rfind(b"\n") + 1
-    if end:
-        out.write(data[:end].decode("utf-8", "replace"))
-    return pos + end
 
 
 # --- cleanup ---------------------------------------------------------------------------------

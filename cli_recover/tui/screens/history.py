@@ -367,7 +367,7 @@ class HistoryScreen(PlainNotify, Screen):
 
     @work(thread=True, group="history-load")
     def _load(self, force_catalog: bool) -> None:
-        from cli_recover.cli.archive_commands import catalog
+        from cli_recover.archive.catalog import catalog
 
         try:
             store = self.services.store()

@@ -8,7 +8,6 @@ job to record `cancelled`). Closing the app never stops them.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 from pathlib import Path
@@ -157,19 +156,9 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-def cancel_job(job_id: str, timeout: float = 30.0) -> str:
-    """`cli-recover cancel JOB` (SIGTERM, wait for the job to end); returns what happened.
-
-    Raises RecoverError with the CLI's own one-line message when the job cannot be cancelled."""
-    from cli_recover.cli.job_commands import cmd_cancel
-
-    cmd_cancel(argparse.Namespace(job=job_id, timeout=timeout, no_wait=False))
-    return f"job {job_id} cancelled"
-
-
 def read_log(path: str | None, pos: int | None) -> tuple[list[str], int, bool]:
     """(new complete lines, new position, reset?) of a job's log: its tail when pos is None."""
-    from cli_recover.cli.job_commands import _copy_from, log_tail
+    from cli_recover.engine.control import copy_new_lines, log_tail
 
     if not path:
         return [], 0, pos is None
@@ -188,7 +177,7 @@ def read_log(path: str | None, pos: int | None) -> tuple[list[str], int, bool]:
             size -= len(partial.encode("utf-8", "replace"))
         return lines, size, True
     buf = io.StringIO()
-    new_pos = _copy_from(path, pos, buf)
+    new_pos = copy_new_lines(path, pos, buf)
     text = buf.getvalue()
     return (text.splitlines() if text else []), new_pos, False
 
@@ -542,6 +531,8 @@ class JobsScreen(PlainNotify, Screen):
 
     @work(thread=True, group="jobs-cancel")
     def _cancel(self, job_id: str) -> None:
+        from cli_recover.engine.control import cancel_job
+
         try:
             message, severity = cancel_job(job_id), "information"
         except RecoverError as exc:
