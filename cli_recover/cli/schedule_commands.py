@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from cli_recover.errors import RecoverError, UsageError
+from cli_recover.errors import UsageError
 
 IN_CLUSTER_HOME = "/var/lib/cli-recover"
 KUBECONFIG_DIR = "/etc/cli-recover"
@@ -284,32 +284,13 @@ def cmd_add(args) -> int:
 # --- list / show -------------------------------------------------------------------------------
 
 
-def live_status(schedule: dict, store) -> tuple[str | None, dict | None]:
-    """(the id of a queued/running run, the latest known result) using the job store."""
-    from cli_recover.engine.model import ACTIVE_STATES, FINAL_STATES
-    from cli_recover.engine.scheduler import result_of
-
-    st = schedule.get("state") or {}
-    running = None
-    result = st.get("last_result")
-    for job_id in reversed(st.get("pending") or []):
-        try:
-            rec = store.get(job_id)
-        except RecoverError:
-            continue
-        if rec.get("state") in ACTIVE_STATES and running is None:
-            running = job_id
-        elif rec.get("state") in FINAL_STATES and (result is None or (rec.get("finished") or "") > (
-                result.get("finished") or "")):
-            result = result_of(rec)
-    return running, result
-
-
 def _view(schedule: dict, store, now: float, runs: int = 1) -> dict:
     from cli_recover.engine import schedules as sched
 
     out = sched.public_view(schedule)
     out.pop("job", None)
+    from cli_recover.engine.scheduler import live_status
+
     running, result = live_status(schedule, store)
     nxt, problem = sched.upcoming(schedule, now, runs)
     out["description"] = sched.describe(schedule["cron"]) if problem is None else "-"

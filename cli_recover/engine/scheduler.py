@@ -197,6 +197,25 @@ def run_now(name: str) -> str:
     return job_id
 
 
+def live_status(schedule: dict, store) -> tuple[str | None, dict | None]:
+    """(the id of a queued/running run, the latest known result), from the job store: a run that
+    finished since the scheduler last looked is shown as it is now."""
+    st = schedule.get("state") or {}
+    running = None
+    result = st.get("last_result")
+    for job_id in reversed(st.get("pending") or []):
+        try:
+            rec = store.get(job_id)
+        except RecoverError:
+            continue
+        if rec.get("state") in ACTIVE_STATES and running is None:
+            running = job_id
+        elif rec.get("state") in FINAL_STATES and (result is None or (rec.get("finished") or "") > (
+                result.get("finished") or "")):
+            result = result_of(rec)
+    return running, result
+
+
 def result_of(rec: dict) -> dict:
     return {"job": rec.get("id"), "state": rec.get("state"), "finished": rec.get("finished"),
             "error": rec.get("error"), "archive": rec.get("archive") if rec.get("state") == "succeeded" else None}

@@ -82,7 +82,7 @@ def _last_text(view: dict, tz: str) -> Text:
 
 def schedule_view(s: dict, store, now: float, runs: int = PREVIEW_RUNS) -> dict:
     """What the screen shows of a schedule (secrets redacted), live state from the job store."""
-    from cli_recover.cli.schedule_commands import live_status
+    from cli_recover.engine.scheduler import live_status
 
     view = sched.public_view(s)
     view.pop("job", None)
