@@ -587,7 +587,8 @@ def stop_running(timeout: float = 30.0) -> dict | None:
         raise RecoverError(f"not allowed to signal the scheduler (pid {pid})") from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if holder() is None:
+        # released its lock, and the process itself has exited (it releases the lock on its way out)
+        if holder() is None and not proc.is_alive(pid, info.get("pid_start"), info.get("boot_id")):
             return info
         time.sleep(0.05)
     raise RecoverError(f"sent SIGTERM to the scheduler (pid {pid}) but it still runs after {timeout:g}s")
