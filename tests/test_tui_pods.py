@@ -342,3 +342,21 @@ async def test_backup_from_the_pods_table_with_a_typed_path(services):
         await settle(pilot)
         assert launched[0][3] == "/var/lib"
         assert any("job-typed" in n.message for n in app._notifications)
+
+
+async def test_the_table_refreshes_itself(services, cluster):
+    app = make_app(services, refresh_interval=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "shop/newcomer" not in names(app)
+        folder = make_pod(cluster.test_root, "shop", "newcomer", {"containers": [{"name": "main"}]})
+        try:
+            await wait_for(pilot, lambda: "shop/newcomer" in names(app), what="the new pod in the table")
+            app.pods_screen.table.move_to_key("shop/newcomer")
+            shutil.rmtree(folder)
+            (folder.parent / "newcomer.pod.json").unlink()
+            await wait_for(pilot, lambda: "shop/newcomer" not in names(app), what="the pod to go")
+            assert app.pods_screen.table.cursor_key is not None  # the cursor moved to a row that exists
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            (folder.parent / "newcomer.pod.json").unlink(missing_ok=True)

@@ -8,6 +8,7 @@ so a keystroke costs milliseconds even with thousands of pods.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from textual import work
 from textual.app import ComposeResult
@@ -71,6 +72,8 @@ class PodsScreen(Screen):
         self._generation = 0
         self._loading = False
         self._pending = False
+        self._fetch_seconds = 0.0  # how long the last list took
+        self._fetched_at = 0.0
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -117,7 +120,9 @@ class PodsScreen(Screen):
     # -- loading --------------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        if self.app.screen is self:  # views underneath do not poll (a Pod screen checks its own pod)
+        # Views underneath do not poll (a Pod screen checks its own pod); a big cluster is polled less
+        # often: at least 4x the time the last list took between two lists.
+        if self.app.screen is self and time.monotonic() - self._fetched_at >= 4 * self._fetch_seconds:
             self.reload()
 
     def reload(self) -> None:
@@ -130,6 +135,7 @@ class PodsScreen(Screen):
 
     @work(thread=True, group="pods-fetch")
     def _fetch(self, generation: int, context: str | None, namespace: str | None, all_ns: bool) -> None:
+        started = time.monotonic()
         try:
             cluster = self.services.cluster(context)
             ns = None if all_ns else (namespace or cluster.namespace)
@@ -140,6 +146,8 @@ class PodsScreen(Screen):
             result = (cluster.context, ns, pods, missing_ns, None)
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
             result = (context, namespace, [], None, exc)
+        self._fetch_seconds = time.monotonic() - started
+        self._fetched_at = time.monotonic()
         self.app.call_from_thread(self._fetched, generation, *result)
 
     def _fetched(self, generation, context, namespace, pods, missing_ns, exc) -> None:
