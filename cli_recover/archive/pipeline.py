@@ -416,10 +416,23 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     if on_process is not None:
         on_process(proc)
 
+    consumer_done = False
+
     def sink(chunk: bytes) -> None:
+        nonlocal consumer_done
         if indexer is not None:
             indexer.feed(chunk)  # raises before the chunk is written when a header is unsafe
-        proc.write(chunk)
+        if consumer_done:
+            return
+        try:
+            proc.write(chunk)
+        except ProducerError:
+            if indexer is not None and indexer.end_seen:
+                # tar stops reading at the end-of-archive marker and may exit before the zero padding
+                # after it arrives; its exit status (checked below) says whether it got everything
+                consumer_done = True
+                return
+            raise
 
     try:
         raw = stream_archive(req.archive, req.codec, sink, progress=progress, cancel=cancel, stored_hash=stored_hash)
