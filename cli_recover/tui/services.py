@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Services:
     launcher: Callable[[list[str]], str] = _default_launcher
     data_home: Path | None = None
     _clusters: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- cluster access -----------------------------------------------------------------------
 
@@ -44,9 +46,10 @@ class Services:
         from cli_recover.kube.cluster import Cluster
 
         key = context or self.context
-        if key not in self._clusters:
-            self._clusters[key] = Cluster(self.kubeconfig, key)
-        return self._clusters[key]
+        with self._lock:  # workers run in threads: one Cluster per context, never two
+            if key not in self._clusters:
+                self._clusters[key] = Cluster(self.kubeconfig, key)
+            return self._clusters[key]
 
     def contexts(self) -> list:
         from cli_recover.kube.kubeconfig import list_contexts
@@ -86,9 +89,10 @@ class Services:
         return self.launcher(argv)
 
     def close(self) -> None:
-        for cluster in self._clusters.values():
+        with self._lock:
+            clusters, self._clusters = list(self._clusters.values()), {}
+        for cluster in clusters:
             try:
                 cluster.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
-        self._clusters.clear()
