@@ -234,3 +234,19 @@ def test_cleanup_keep_last_and_type(stop_jobs):
     assert _listed(res.stdout) == [("backups", f"{a} (+ manifest)")]
     assert not a.exists()
     assert all(Path(j["log"]).exists() for j in jobs)  # --type backups left logs alone
+
+
+def test_cleanup_of_logs_leaves_the_scheduler_log_alone(data_home):
+    import os
+    import subprocess
+    import sys
+
+    logs = data_home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "scheduler.log").write_text("scheduler\n")
+    old = 1_600_000_000
+    os.utime(logs / "scheduler.log", (old, old))
+    out = subprocess.run([sys.executable, "-m", "cli_recover", "cleanup", "--type", "logs", "--older-than", "1d"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (logs / "scheduler.log").exists()

@@ -19,6 +19,7 @@ from cli_recover.engine.model import ACTIVE_STATES, parse_iso
 from cli_recover.engine.store import JobStore
 
 TYPES = ("backups", "history", "logs")
+JOB_LOG = re.compile(r"[0-9a-z]{12}\.log")  # logs/<job id>.log; other logs (scheduler.log) are not jobs
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
 _CREATED = re.compile(rb'"created"\s*:\s*"([^"]+)"')
@@ -116,6 +117,8 @@ def plan(types: tuple[str, ...], older_than: float, keep_last: int = 0, *,
         for e in entries:
             if not e.name.endswith(".log") or not e.is_file(follow_symlinks=False):
                 continue
+            if not JOB_LOG.fullmatch(e.name):
+                continue  # not a job's log (e.g. scheduler.log): not ours to remove
             if e.name[:-4] in active_ids or os.path.abspath(e.path) in protected:
                 continue
             st = e.stat()

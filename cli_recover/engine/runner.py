@@ -360,8 +360,8 @@ def _finish(handle: JobHandle, state: str, *, exit_code: int | None, error: str 
             removed = remove_paths(rec.get("partial"))
             if removed:
                 rec["removed_partial"] = removed
+        remove_paths([rec.get("pid_file")])  # gone before the record says the job ended
         handle._save()
-        remove_paths([rec.get("pid_file")])
 
 
 def _finish_error(handle: JobHandle, exc: BaseException) -> BaseException:
