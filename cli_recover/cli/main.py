@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 from cli_recover import __version__
 from cli_recover.errors import RecoverError
@@ -69,3 +71,27 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:  # a path we could not use (data home, -o, an input file): one line, no traceback
+        print(f"cli-recover: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`Not a directory: /x/history (data home: $CLI_RECOVER_HOME=/x)` rather than errno and repr."""
+    from cli_recover import config
+
+    reason = exc.strerror or type(exc).__name__
+    name = exc.filename
+    if name is None:
+        return f"{reason}: {exc}" if str(exc) and str(exc) != reason else reason
+    text = f"{reason}: {os.fsdecode(name)}"
+    if exc.filename2 is not None:
+        text += f" -> {os.fsdecode(exc.filename2)}"
+    home = config.data_home()
+    try:
+        inside = Path(os.fsdecode(name)).absolute().is_relative_to(home.absolute())
+    except (OSError, ValueError):
+        inside = False
+    if inside:
+        text += f" (data home: ${config.ENV_HOME}={home})" if os.environ.get(config.ENV_HOME) else f" (data home: {home})"
+    return text
