@@ -30,3 +30,24 @@ def test_data_home_that_is_a_file(tmp_path, argv):
     argv = [str(tmp_path / "src") if a == "SRC" else a for a in argv]
     proc = run_cli(*argv, env={"CLI_RECOVER_HOME": str(home)})
     assert_one_line_error(proc, "Not a directory", str(home))
+
+
+def _finished_job(tmp_path) -> str:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a")
+    out = run_cli("backup", "filesystem", "--local", tmp_path / "src", "-o", tmp_path / "a.tar", "--compression",
+                  "none", "--json", check=True)
+    import json
+
+    return json.loads(out.stdout)["job"]
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"text"', '{"id": 5}'])
+def test_job_record_that_is_json_but_not_a_record(tmp_path, data_home, content):
+    job = _finished_job(tmp_path)
+    (data_home / "history" / f"{job}.json").write_text(content)
+    for argv in (("status", job), ("logs", job), ("cancel", job)):
+        assert_one_line_error(run_cli(*argv), "not a valid job record")
+    listing = run_cli("status")
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    assert job in listing.stdout and "unreadable" in listing.stdout

@@ -90,6 +90,14 @@ def summarize(rec: dict) -> dict:
     }
 
 
+def _parse_record(data: bytes, job_id: str) -> dict:
+    """A job record, or ValueError: JSON that is not an object of this id is as broken as bad JSON."""
+    rec = json.loads(data)
+    if not isinstance(rec, dict) or rec.get("id") != job_id:
+        raise ValueError(f"not the record of job {job_id}")
+    return rec
+
+
 def remove_paths(paths) -> list[str]:
     """Remove files (never directories); returns the ones that were there."""
     removed = []
@@ -182,11 +190,11 @@ class JobStore:
     def read(self, job_id: str) -> dict:
         try:
             with open(self.path(job_id), "rb") as f:
-                return json.loads(f.read())
+                return _parse_record(f.read(), job_id)
         except FileNotFoundError:
             raise JobNotFound(f"no job {job_id!r} in {self.dir}") from None
         except ValueError:
-            raise RecoverError(f"job record {self.path(job_id)} is not valid JSON") from None
+            raise RecoverError(f"job record {self.path(job_id)} is not a valid job record (bad JSON)") from None
 
     # --- creating ----------------------------------------------------------------------------
 
@@ -305,13 +313,13 @@ class JobStore:
                     continue
                 try:
                     with open(entry.path, "rb") as f:
-                        rec = json.loads(f.read())
+                        rec = _parse_record(f.read(), job_id)
                     summary = summarize(rec)
                 except FileNotFoundError:
                     continue
                 except (OSError, ValueError, AttributeError):
                     summary = dict.fromkeys(SUMMARY_KEYS)
-                    summary.update(id=job_id, state="unreadable", error="record is not valid JSON",
+                    summary.update(id=job_id, state="unreadable", error="not a valid job record (bad JSON)",
                                    created_ts=st.st_mtime, finished_ts=st.st_mtime)
                 if summary["state"] not in ACTIVE_STATES:
                     summary["boot_id"] = summary["pid_start"] = None  # only active jobs need them
