@@ -51,3 +51,25 @@ def test_job_record_that_is_json_but_not_a_record(tmp_path, data_home, content):
     listing = run_cli("status")
     assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
     assert job in listing.stdout and "unreadable" in listing.stdout
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    ({"backup": None}, "'backup'"),
+    ({"keep": "x"}, "'keep'"),
+    ({"keep": {"last": "x"}}, "'keep'"),
+    ({"timezone": 5}, "'timezone'"),
+    ({"state": []}, "'state'"),
+    ({"state": {"pending": 5}}, "'state.pending'"),
+])
+def test_hand_edited_schedule_of_the_wrong_shape(tmp_path, data_home, edit, problem):
+    import json
+
+    (tmp_path / "src").mkdir()
+    run_cli("schedule", "add", "n", "--cron", "@hourly", "--", "backup", "filesystem", "--local", tmp_path / "src",
+            check=True)
+    path = data_home / "schedules" / "n.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    for argv in (("schedule", "show", "n"), ("schedule", "run", "n"), ("schedule", "resume", "n")):
+        assert_one_line_error(run_cli(*argv), "is not a cli-recover schedule", problem)
+    listing = run_cli("schedule", "list")
+    assert "Traceback" not in listing.stderr and problem in listing.stderr, listing.stderr

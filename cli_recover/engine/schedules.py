@@ -466,8 +466,36 @@ def _read_path(path: Path) -> dict:
         raise RecoverError(f"schedule file {path} is unreadable: {exc}") from None
     if not isinstance(data, dict) or not data.get("name") or not data.get("cron"):
         raise RecoverError(f"schedule file {path} is not a cli-recover schedule")
+    problem = _shape_problem(data)
+    if problem:
+        raise RecoverError(f"schedule file {path} is not a cli-recover schedule: {problem}")
     data.setdefault("state", {})
     return data
+
+
+# What a hand-edited file must keep: each key absent, null or of this type; lists hold these items.
+_SHAPE = {"name": str, "cron": str, "timezone": str, "backup": list, "keep": dict, "notify": list,
+          "notify_on": str, "paused": bool, "job": dict, "state": dict}
+_STATE_SHAPE = {"anchor": str, "last_scheduled": str, "pending": list, "last_job": str, "last_result": dict,
+                "runs": int, "skipped": int, "skips": list, "archives": list, "retention": dict}
+_KIND_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
+_ITEMS = {"backup": str, "notify": str, "pending": str, "skips": dict, "archives": dict}
+
+
+def _shape_problem(data: dict) -> str | None:
+    if not isinstance(data.get("backup"), list) or not data["backup"]:
+        return "'backup' must be the list of backup arguments"
+    for shape, where, prefix in ((_SHAPE, data, ""), (_STATE_SHAPE, data.get("state") or {}, "state.")):
+        for key, kind in shape.items():
+            value = where.get(key)
+            if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+                return f"'{prefix}{key}' must be {_KIND_NAMES[kind]}"
+            item = _ITEMS.get(key)
+            if item and value and not all(isinstance(v, item) for v in value):
+                return f"'{prefix}{key}' must hold only {'objects' if item is dict else 'strings'}"
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (data.get("keep") or {}).values()):
+        return "'keep' values must be whole numbers"
+    return None
 
 
 def load(name: str) -> dict:
