@@ -149,6 +149,11 @@ class Decompressor:
 
         if self.name == "none":
             return bytes(data)
+        if self.eof and len(data):
+            # the previous frame/member ended exactly at the end of the last chunk: this is the next one
+            # (a finished zstd decompressobj refuses more input; lz4/zlib would only collect it)
+            self._obj = self._new_obj()
+            self.eof = False
         try:
             if self.name == "zstd":
                 out = self._obj.decompress(data)
@@ -185,6 +190,15 @@ class Decompressor:
             raise
         except Exception as exc:  # zstd.ZstdError, RuntimeError (lz4), zlib.error
             raise IntegrityError(f"the {self.name} stream is corrupted ({exc})") from None
+
+    def _new_obj(self):
+        if self.name == "zstd":
+            return self._dctx.decompressobj()
+        if self.name == "lz4":
+            import lz4.frame
+
+            return lz4.frame.LZ4FrameDecompressor()
+        return zlib.decompressobj(31)
 
     def finish(self) -> None:
         from cli_recover.errors import IntegrityError
