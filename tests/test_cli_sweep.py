@@ -73,3 +73,45 @@ def test_hand_edited_schedule_of_the_wrong_shape(tmp_path, data_home, edit, prob
         assert_one_line_error(run_cli(*argv), "is not a cli-recover schedule", problem)
     listing = run_cli("schedule", "list")
     assert "Traceback" not in listing.stderr and problem in listing.stderr, listing.stderr
+
+
+def _local_archive(tmp_path) -> tuple:
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "a.txt").write_text("a")
+    archive = tmp_path / "a.tar"
+    run_cli("backup", "filesystem", "--local", src, "-o", archive, "--compression", "none", "-q", check=True)
+    return archive, tmp_path / "a.tar.manifest.json"
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (None, "is not a cli-recover manifest"),                       # JSON null
+    ({"format_version": "x"}, "'format_version'"),
+    ({"codec": 1}, "'codec'"),
+    ({"sha256": "x"}, "'sha256'"),
+    ({"source": "y"}, "'source'"),
+    ({"members": [1]}, "'members'"),
+])
+def test_hand_edited_manifest_of_the_wrong_shape(tmp_path, edit, problem):
+    import json
+
+    archive, manifest = _local_archive(tmp_path)
+    data = None if edit is None else {**json.loads(manifest.read_text()), **edit}
+    manifest.write_text(json.dumps(data))
+    assert_one_line_error(run_cli("verify", archive), problem)
+    assert_one_line_error(run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "out"),
+                          problem)
+    for fmt in ("table", "json"):
+        listing = run_cli("list", "--dir", tmp_path, "-o", fmt)
+        assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+        assert "bad manifest" in listing.stdout and "a.tar" in listing.stdout
+
+
+def test_list_a_manifest_whose_source_has_no_target(tmp_path):
+    import json
+
+    archive, manifest = _local_archive(tmp_path)
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "source": {"target": None}, "created": 5}))
+    listing = run_cli("list", "--dir", tmp_path)
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    assert "a.tar" in listing.stdout

@@ -76,11 +76,32 @@ def load_manifest(path: str | os.PathLike) -> dict:
         raise UsageError(f"cannot read manifest {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"{path} is not a cli-recover manifest")
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+    problem = _shape_problem(data)
+    if problem:
+        raise UsageError(f"{path} is not a cli-recover manifest: {problem}")
+    if data.get("format_version", 0) > FORMAT_VERSION:
         raise UsageError(
             f"{path} has manifest format {data.get('format_version')}, newer than this cli-recover understands"
         )
     return data
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What a hand-edited manifest broke that readers rely on (None when the shape is fine)."""
+    version = data.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        return "'format_version' must be a whole number"
+    for key in ("codec", "bytes", "sha256"):
+        if not isinstance(data.get(key), dict):
+            return f"'{key}' must be an object"
+    for key in ("source", "stream", "options"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return f"'{key}' must be an object"
+    members = data.get("members")
+    if members is not None and not (isinstance(members, list) and all(
+            isinstance(m, dict) and isinstance(m.get("path"), str) and isinstance(m.get("type"), str) for m in members)):
+        return "'members' must be a list of objects with a path and a type"
+    return None
 
 
 def find_manifest(archive: str | os.PathLike) -> dict | None:

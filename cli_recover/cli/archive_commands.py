@@ -365,7 +365,7 @@ def cmd_list(args) -> int:
     for e in entries:
         src = e.get("source") or {}
         rows.append([e.get("name"), e.get("created") or "-", e.get("provider") or "-",
-                     src.get("target", "-") + ":" + str(src.get("path", "")) if src else "-",
+                     f"{src.get('target') or '-'}:{src.get('path') or ''}" if src else "-",
                      e.get("codec") or "-", human_bytes(e.get("stored_bytes")), human_bytes(e.get("raw_bytes")),
                      e.get("members") if e.get("members") is not None else "-", e.get("status")])
     emit(entries, args.output, ["NAME", "CREATED", "PROVIDER", "SOURCE", "CODEC", "SIZE", "RAW", "FILES", "STATUS"],
