@@ -53,3 +53,20 @@ def test_zstd_frame_ending_on_a_read_boundary(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (dest / "big.bin").read_bytes() == content
     assert (dest / "small.txt").read_bytes() == b"small\n"
+
+
+# --- the tar parser must see exactly what tar extracts ------------------------------------------
+
+
+def test_lone_zero_block_mid_archive_is_refused(tmp_path):
+    """tar (GNU, bsdtar, python) stops at a single zero block: the members after it are never
+    extracted. Restoring such an archive must not report them as restored."""
+    a = _tar_bytes([_file("./a.txt", b"aaa")])[:1024]  # header + data, no end marker
+    b = _tar_bytes([_file("./b.txt", b"bbb")])
+    archive = tmp_path / "lone.tar"
+    archive.write_bytes(a + bytes(512) + b)
+    dest = tmp_path / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode != 0, out.stdout
+    assert "zero block" in out.stderr
+    assert not (dest / "a.txt").exists()

@@ -198,8 +198,13 @@ class TarIndexer:
                 self.end_seen = True
             return
         if self._zero_blocks:
-            # A single zero block followed by data: some tars do that; carry on.
-            self._zero_blocks = 0
+            # GNU tar, bsdtar and python's tarfile all stop reading at a lone zero block ("A lone
+            # zero block at N"): the members after it would never be extracted. Refuse the stream
+            # rather than index (and report as restored) what tar will not see.
+            raise IntegrityError(
+                "a lone zero block is followed by more members: tar stops reading at it, so the "
+                "members after it could not be restored"
+            )
         stored = _num(block[148:156])
         computed = sum(block[:148]) + 256 + sum(block[156:])
         if stored != computed:
