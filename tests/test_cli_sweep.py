@@ -115,3 +115,15 @@ def test_list_a_manifest_whose_source_has_no_target(tmp_path):
     listing = run_cli("list", "--dir", tmp_path)
     assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
     assert "a.tar" in listing.stdout
+
+
+def test_verify_and_restore_a_fifo_fail_at_once(tmp_path):
+    import os
+
+    fifo = tmp_path / "a.tar"
+    os.mkfifo(fifo)
+    assert_one_line_error(run_cli("verify", fifo, timeout=20), "not a regular file")
+    assert_one_line_error(run_cli("restore", "filesystem", "--local", fifo, "--target-path", tmp_path / "out",
+                                  timeout=20), "not a regular file")
+    assert not (tmp_path / "out").exists()
+    assert_one_line_error(run_cli("verify", ""), "empty")

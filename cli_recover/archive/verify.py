@@ -19,6 +19,8 @@ MAX_LISTED = 50
 
 def open_archive(path: str | os.PathLike) -> tuple[Path, dict | None, str]:
     """(archive path, manifest or None, codec) with one-line errors for bad input."""
+    if not str(path).strip():
+        raise UsageError("no archive given (an empty path)")
     archive = Path(path).expanduser()
     if str(archive).endswith(".manifest.json"):
         archive = Path(str(archive)[: -len(".manifest.json")])
@@ -28,6 +30,8 @@ def open_archive(path: str | os.PathLike) -> tuple[Path, dict | None, str]:
         raise UsageError(f"no such archive: {archive}")
     if archive.is_dir():
         raise UsageError(f"{archive} is a folder, not an archive")
+    if not archive.is_file():  # a FIFO or a device would block or never end
+        raise UsageError(f"{archive} is not a regular file, not an archive")
     manifest = find_manifest(archive)
     codec = (manifest or {}).get("codec", {}).get("name") or detect_codec(str(archive))
     return archive, manifest, codec
