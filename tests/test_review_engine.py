@@ -7,6 +7,7 @@ cannot be made to write them.
 from __future__ import annotations
 
 import io
+import os
 import random
 import tarfile
 
@@ -70,3 +71,64 @@ def test_lone_zero_block_mid_archive_is_refused(tmp_path):
     assert out.returncode != 0, out.stdout
     assert "zero block" in out.stderr
     assert not (dest / "a.txt").exists()
+
+
+def _header(name: str, size: int, typeflag: bytes, **attrs) -> bytes:
+    """One raw GNU header with exactly this size field (tarfile zeroes it for non-files)."""
+    info = tarfile.TarInfo(name)
+    info.mtime, info.type = 1_700_000_000, typeflag
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    block = bytearray(info.tobuf(tarfile.GNU_FORMAT)[-512:])
+    block[124:136] = b"%011o\0" % size
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
+def _hidden_device_archive(first: bytes) -> bytes:
+    """`first` claims 512 bytes of data or none, depending on who reads it. The block after it is a
+    file header whose data is the next header: a char device that tar extracts when `first`
+    carries data, and that a parser that skips no data would never see."""
+    device = _header("./disk", 0, tarfile.CHRTYPE, devmajor=8, devminor=0)
+    decoy = _header("./decoy", len(device), tarfile.REGTYPE)
+    return first + decoy + device + bytes(1024)
+
+
+def test_unknown_typeflag_data_is_skipped_like_tar_does(tmp_path):
+    """tar extracts an unknown type as a regular file, data included. The guard must stay in
+    step, or a member hidden in that data reaches tar -x unchecked."""
+    archive = tmp_path / "unknown.tar"
+    archive.write_bytes(_hidden_device_archive(_header("./x", 512, b"Z")))
+    dest = tmp_path / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode != 0, out.stdout
+    assert "device node" in out.stderr
+    assert not os.path.lexists(dest / "disk")
+
+
+def test_symlink_with_a_size_is_refused(tmp_path):
+    """GNU tar skips `size` bytes after a symlink/device/fifo header, bsdtar and tarfile do not: the
+    tars themselves disagree on where the next header is, so the guard cannot vouch for it."""
+    archive = tmp_path / "sized-symlink.tar"
+    archive.write_bytes(_hidden_device_archive(_header("./s", 512, tarfile.SYMTYPE, linkname="decoy")))
+    dest = tmp_path / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode != 0, out.stdout
+    assert "size" in out.stderr
+    assert not os.path.lexists(dest / "disk")
+
+
+def test_unknown_typeflag_member_then_a_file_is_indexed(tmp_path):
+    """A harmless unknown-type member (e.g. a vendor extension) with data does not derail the
+    index of the members after it."""
+    from cli_recover.archive.tarindex import TarIndexer
+
+    seen = []
+    indexer = TarIndexer(on_member=seen.append)
+    payload = b"vendor data".ljust(700, b"!")
+    raw = _header("./v", len(payload), b"Z") + payload + bytes(-len(payload) % 512)
+    raw += _tar_bytes([_file("./after.txt", b"after\n")])
+    indexer.feed(raw)
+    indexer.finish()
+    assert [(m.path, m.type) for m in seen] == [("v", "other"), ("after.txt", "file")]

@@ -254,8 +254,14 @@ class TarIndexer:
         )
         if self.on_header is not None:
             self.on_header(member)
-        # Hard links, symlinks, dirs, devices carry no data in the stream (size field may lie for links).
-        data_size = size if typeflag in (b"0", b"\0", b"7", b"S", b"D") else 0
+        if size and typeflag in (b"2", b"3", b"4", b"6"):
+            # GNU tar skips `size` bytes after these headers, bsdtar and tarfile do not: tars disagree
+            # on where the next header is, so nothing after this one can be vouched for.
+            raise IntegrityError(f"refusing {kind} with a data size ({size} bytes): {member.path}")
+        # Hard links, symlinks, dirs, devices carry no data in the stream (size field may lie for
+        # links); every other type, unknown ones included, is followed by `size` bytes of data (tar
+        # extracts an unknown type as a regular file).
+        data_size = 0 if typeflag in (b"1", b"2", b"3", b"4", b"5", b"6") else size
         self._current = member
         self._hasher = hashlib.sha256() if (self.hash_content and kind == "file") else None
         self._meta = None
