@@ -132,3 +132,31 @@ def test_unknown_typeflag_member_then_a_file_is_indexed(tmp_path):
     indexer.feed(raw)
     indexer.finish()
     assert [(m.path, m.type) for m in seen] == [("v", "other"), ("after.txt", "file")]
+
+
+def _sparse_tree(root) -> None:
+    """A file with more data regions than a GNU sparse header holds (4): tar adds extension blocks."""
+    root.mkdir()
+    with open(root / "sparse.bin", "wb") as f:
+        for i in range(8):
+            f.seek(i * (1 << 20) + 4096 - 300)  # the region's last block holds data
+            f.write(b"region %d " % i * 30)
+        f.truncate(9 << 20)
+    (root / "after.txt").write_text("after\n")
+
+
+def test_gnu_sparse_with_extension_blocks(tmp_path):
+    """`tar -S` (GNU format) writes sparse extension blocks between the header and the data."""
+    import subprocess
+
+    src = tmp_path / "src"
+    _sparse_tree(src)
+    archive = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "-S", "-c", "-f", str(archive), "-C", str(src), "./sparse.bin", "./after.txt"], check=True)
+    dest = tmp_path / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--include", "after.txt")
+    assert out.returncode == 0, out.stderr
+    assert (dest / "after.txt").read_text() == "after\n"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--include", "sparse.bin")
+    assert out.returncode == 0, out.stderr
+    assert (dest / "sparse.bin").read_bytes() == (src / "sparse.bin").read_bytes()

@@ -148,6 +148,8 @@ class TarIndexer:
     _pending: dict = field(default_factory=dict)  # next-member overrides (pax x, GNU L/K)
     _global: dict = field(default_factory=dict)  # pax g
     _zero_blocks: int = 0
+    _sparse_ext: bool = False  # GNU sparse extension blocks still to come before the data
+    _sparse_data: int = 0
 
     def feed(self, data) -> None:
         view = memoryview(data)
@@ -192,6 +194,11 @@ class TarIndexer:
                     self._header(block)
 
     def _header(self, block: bytes) -> None:
+        if self._sparse_ext:  # a GNU sparse extension block: 21 (offset, size) pairs, then "more?"
+            self._sparse_ext = bool(block[504])
+            if not self._sparse_ext:
+                self._start_content(self._sparse_data)
+            return
         if not any(block):
             self._zero_blocks += 1
             if self._zero_blocks >= 2:
@@ -265,6 +272,9 @@ class TarIndexer:
         self._current = member
         self._hasher = hashlib.sha256() if (self.hash_content and kind == "file") else None
         self._meta = None
+        if typeflag == b"S" and block[482]:  # old GNU sparse: extension blocks precede the data
+            self._sparse_ext, self._sparse_data = True, data_size
+            return
         self._start_content(data_size)
 
     def _start_content(self, size: int) -> None:
