@@ -160,3 +160,36 @@ def test_gnu_sparse_with_extension_blocks(tmp_path):
     out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--include", "sparse.bin")
     assert out.returncode == 0, out.stderr
     assert (dest / "sparse.bin").read_bytes() == (src / "sparse.bin").read_bytes()
+
+
+def test_pax_sparse_member_goes_by_its_real_name(tmp_path):
+    """pax sparse (GNU tar --format=pax -S, bsdtar's default) stores the data under
+    GNUSparseFile.N/... and the real name in GNU.sparse.name, the name tar extracts."""
+    import subprocess
+
+    src = tmp_path / "src"
+    _sparse_tree(src)
+    archive = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--format=pax", "-S", "-c", "-f", str(archive), "-C", str(src), "."], check=True)
+    dest = tmp_path / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--include", "sparse.bin")
+    assert out.returncode == 0, out.stderr
+    assert (dest / "sparse.bin").read_bytes() == (src / "sparse.bin").read_bytes()
+    assert not (dest / "after.txt").exists()
+
+
+def test_pax_sparse_name_passes_the_guard(tmp_path):
+    """GNU.sparse.name is the name tar writes to (GNU tar, bsdtar and tarfile all use it): a
+    traversal there must be refused like one in the path."""
+    info = tarfile.TarInfo("./GNUSparseFile.0/x")
+    data = b"1\n0\n5\n".ljust(512, b"\0") + b"hello"
+    info.size, info.mtime = len(data), 1_700_000_000
+    info.pax_headers = {"GNU.sparse.name": "../evil.txt", "GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                        "GNU.sparse.realsize": "5"}
+    archive = tmp_path / "evil.tar"
+    archive.write_bytes(_tar_bytes([(info, data)], fmt=tarfile.PAX_FORMAT))
+    dest = tmp_path / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode != 0, out.stdout
+    assert "'..'" in out.stderr
+    assert not dest.exists() or not any(dest.iterdir())

@@ -238,7 +238,9 @@ class TarIndexer:
         link = _str(block[157:257])
         pending, self._pending = self._pending, {}
         merged = {**self._global, **pending}
-        name = merged.get("path", name)
+        # pax sparse files (GNU tar -S --format=pax, bsdtar) keep the real name in GNU.sparse.name:
+        # it is the name tar extracts to
+        name = merged.get("GNU.sparse.name") or merged.get("path", name)
         link = merged.get("linkpath", link)
         if "size" in merged:
             size = int(merged["size"])
