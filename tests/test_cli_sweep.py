@@ -127,3 +127,21 @@ def test_verify_and_restore_a_fifo_fail_at_once(tmp_path):
                                   timeout=20), "not a regular file")
     assert not (tmp_path / "out").exists()
     assert_one_line_error(run_cli("verify", ""), "empty")
+
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (("status", "--watch", "--interval", "nan"), "--interval"),
+    (("status", "--watch", "--interval", "1e400"), "--interval"),
+    (("status", "--watch", "--interval", "1e300"), "--interval"),
+    (("cancel", "abc", "--timeout", "nan"), "--timeout"),
+    (("cancel", "abc", "--timeout", "-5"), "--timeout"),
+    (("scheduler", "start", "--tick", "nan"), "--tick"),
+    (("scheduler", "start", "--tick", "inf"), "--tick"),
+    (("scheduler", "stop", "--timeout", "inf"), "--timeout"),
+    (("compare-compression", ".", "--bandwidth", "nan"), "--bandwidth"),
+])
+def test_non_finite_numbers_are_bad_input(argv, option):
+    proc = run_cli(*argv, timeout=20)
+    assert_one_line_error(proc, option)
+    assert proc.returncode == 2
+

@@ -415,6 +415,7 @@ REGISTER_WITH_ARGV = True
 
 
 def register(sub, argv: list[str] | None = None) -> None:
+    from cli_recover.cli.argtypes import number
     from cli_recover.engine.runner import add_job_arguments as _add_job_arguments
 
     wanted = list(argv or [])[:2]  # load only the provider being used (plugins are imported on use)
@@ -479,7 +480,7 @@ def register(sub, argv: list[str] | None = None) -> None:
                        help="measure gzip, lz4 and zstd on a sample of your own data and recommend one")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--sample-mb", type=int, default=32, help="how much of the tar stream to sample (default 32)")
-    p.add_argument("--bandwidth", type=float, default=100.0,
+    p.add_argument("--bandwidth", type=number, default=100.0,
                    help="MB/s at which stored bytes can be written or sent, for the recommendation (default 100)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)

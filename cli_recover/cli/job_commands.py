@@ -18,6 +18,8 @@ LOG_TAIL = 10  # log lines shown by `status JOB`
 
 
 def register(sub) -> None:
+    from cli_recover.cli.argtypes import seconds
+
     p = sub.add_parser("status", help="list jobs, or show one job in detail",
                        description="Without JOB: recent jobs, running first (-A: all of them). "
                        "With JOB (an id or a unique prefix): the whole record and the end of its log.")
@@ -26,12 +28,12 @@ def register(sub) -> None:
     p.add_argument("-w", "--watch", action="store_true",
                    help="refresh until the jobs shown have ended (plain snapshots when not on a terminal)")
     p.add_argument("-A", "--all", action="store_true", help=f"all jobs, not only active and the last {RECENT_LIMIT}")
-    p.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--interval", type=seconds, default=1.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("cancel", help="stop a running job (SIGTERM; it cleans up and ends as cancelled)")
     p.add_argument("job", metavar="JOB", help="job id or unique prefix")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the job to stop (default 30)")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="seconds to wait for the job to stop (default 30)")
     p.add_argument("--no-wait", action="store_true", help="send the signal and return")
     p.set_defaults(func=cmd_cancel)
 

@@ -18,6 +18,8 @@ DEFAULT_UPLOAD_IMAGE = "amazon/aws-cli:2.17.0"
 
 
 def register(sub) -> None:
+    from cli_recover.cli.argtypes import seconds
+
     p = sub.add_parser("schedule", help="regular backups: cron schedules run by `cli-recover scheduler`",
                        description="Schedules are cron expressions stored under $CLI_RECOVER_HOME/schedules and "
                        "run as background jobs by `cli-recover scheduler start`.")
@@ -97,12 +99,12 @@ def register(sub) -> None:
     st.add_argument("--grace", default="1h", metavar="AGE",
                     help="run a schedule missed while the scheduler was down (once) if it is at most this late "
                     "(default 1h; 0: never make up a run, only runs less than a minute late are started)")
-    st.add_argument("--tick", type=float, default=5.0, metavar="SECONDS",
+    st.add_argument("--tick", type=seconds, default=5.0, metavar="SECONDS",
                     help="longest sleep between checks of the schedules folder and running jobs (default 5)")
     st.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
     st.set_defaults(func=cmd_scheduler_start)
     sp = cmds.add_parser("stop", help="stop the scheduler (SIGTERM; running jobs go on)")
-    sp.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    sp.add_argument("--timeout", type=seconds, default=30.0, help="seconds to wait (default 30)")
     sp.set_defaults(func=cmd_scheduler_stop)
     ss = cmds.add_parser("status", help="is a scheduler running (exit 0) or not (exit 3), and what is next")
     ss.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format")
