@@ -193,3 +193,30 @@ def test_pax_sparse_name_passes_the_guard(tmp_path):
     assert out.returncode != 0, out.stdout
     assert "'..'" in out.stderr
     assert not dest.exists() or not any(dest.iterdir())
+
+
+# --- unusual trees ------------------------------------------------------------------------------
+
+
+def test_names_that_are_not_utf8_round_trip(tmp_path):
+    """Linux file names are bytes: a name that is not valid UTF-8 (an old latin-1 file), one with a
+    newline and one with a backslash are backed up, verified and restored byte for byte."""
+    src = tmp_path / "src"
+    src.mkdir()
+    names = [b"caf\xe9.txt", b"new\nline", b"back\\slash", b"ok.txt"]
+    for i, name in enumerate(names):
+        with open(os.path.join(os.fsencode(src), name), "wb") as f:
+            f.write(b"content %d\n" % i)
+    os.mkdir(os.path.join(os.fsencode(src), b"dir\xff"))
+    out = run_cli("backup", "filesystem", "--local", src, "-q")
+    assert out.returncode == 0, out.stderr
+    archive = out.stdout.strip().splitlines()[-1]
+    out = run_cli("verify", archive)
+    assert out.returncode == 0, out.stdout + out.stderr
+    dest = tmp_path / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode == 0, out.stderr
+    assert sorted(os.listdir(os.fsencode(dest))) == sorted([*names, b"dir\xff"])
+    for i, name in enumerate(names):
+        with open(os.path.join(os.fsencode(dest), name), "rb") as f:
+            assert f.read() == b"content %d\n" % i

@@ -31,7 +31,7 @@ class MemberSpool:
         self.count = 0
 
     def add(self, record: dict) -> None:
-        self._f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        self._f.write(_dumps(record, separators=(",", ":")))
         self._f.write("\n")
         self.count += 1
 
@@ -50,7 +50,7 @@ class MemberSpool:
         """Writes header + members to dest atomically (tmp, fsync, rename)."""
         self.close()
         tmp = dest.with_name(dest.name + ".partial")
-        body = json.dumps(header, indent=1, ensure_ascii=False)
+        body = _dumps(header, indent=1)
         assert body.endswith("}")
         with open(tmp, "w", encoding="utf-8") as out, open(self.path, encoding="utf-8") as lines:
             out.write(body[:-1].rstrip() + ',\n "members": [')
@@ -64,6 +64,19 @@ class MemberSpool:
             os.fsync(out.fileno())
         os.replace(tmp, dest)
         self.discard()
+
+
+def _dumps(obj, **kwargs) -> str:
+    """JSON as UTF-8 text. A file name that is not valid UTF-8 arrives as lone surrogates
+    (surrogateescape), which UTF-8 cannot encode: such records are written with \\u escapes, which
+    json.load turns back into the same surrogates (hence the same bytes on disk)."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(obj, ensure_ascii=True, **kwargs)
+    return text
 
 
 def load_manifest(path: str | os.PathLike) -> dict:
