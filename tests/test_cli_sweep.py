@@ -145,3 +145,12 @@ def test_non_finite_numbers_are_bad_input(argv, option):
     assert_one_line_error(proc, option)
     assert proc.returncode == 2
 
+
+
+def test_schedule_export_rejects_a_pvc_size_that_is_not_a_quantity():
+    run_cli("schedule", "add", "web", "--cron", "@hourly", "--", "backup", "filesystem", "web-0", "/app", "-n", "shop",
+            check=True)
+    proc = run_cli("schedule", "export", "web", "--kubernetes", "--pvc-size", "abc")
+    assert_one_line_error(proc, "--pvc-size")
+    assert proc.stdout == ""
+    assert run_cli("schedule", "export", "web", "--kubernetes", "--pvc-size", "500Mi", check=True).stdout

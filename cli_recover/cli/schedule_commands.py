@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 import os
+import re
 import sys
 import time
 
@@ -539,6 +540,8 @@ def kubernetes_export(schedule: dict, *, image: str | None = None, pvc: str | No
                          "it cannot be exported without putting the secret in the CronJob")
     if pvc is not None and not sched.NAME_RE.fullmatch(pvc):
         raise UsageError(f"bad --pvc name {pvc!r}")
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?([KMGTPE]i|[kMGTPE])?", pvc_size or ""):
+        raise UsageError(f"bad --pvc-size {pvc_size!r}: use a Kubernetes quantity such as 10Gi or 500Mi")
     ns = namespace or target.get("namespace") or "default"
     if not sched.NAME_RE.fullmatch(ns):
         raise UsageError(f"bad namespace {ns!r}")
