@@ -220,3 +220,30 @@ def test_names_that_are_not_utf8_round_trip(tmp_path):
     for i, name in enumerate(names):
         with open(os.path.join(os.fsencode(dest), name), "rb") as f:
             assert f.read() == b"content %d\n" % i
+
+
+# --- failure paths ------------------------------------------------------------------------------
+
+
+def test_disk_full_leaves_nothing_and_says_why(tmp_path):
+    """The output disk fills up mid-backup: no archive, no .partial, no member spool left behind,
+    and a one-line error (not a traceback)."""
+    import subprocess
+
+    import pytest
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tiny)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "random.bin").write_bytes(random.Random(3).randbytes(4 << 20))
+        out = run_cli("backup", "filesystem", "--local", src, "-q", "--compression", "none", "-o", tiny / "x.tar")
+        assert out.returncode != 0
+        assert "No space left on device" in out.stderr
+        assert "traceback" not in out.stderr.lower()
+        assert os.listdir(tiny) == []
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)

@@ -40,7 +40,10 @@ class MemberSpool:
             self._f.close()
 
     def discard(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except OSError:  # e.g. the disk is full and the buffer cannot be flushed: the file goes anyway
+            pass
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -191,7 +191,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
 
     proc = None
     failure: BaseException | None = None
-    stage_failed = False
+    stage_failed: list[_Stage] = []
     try:
         proc = req.target.spawn(req.argv)
         if on_process is not None:
@@ -209,7 +209,9 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             for stage in feeders:
                 stage.queue.put(chunk)
             if any(stage.error for stage in stages):
-                stage_failed = True
+                # the cause: the stages that failed so far (stopping the producer makes the index
+                # stage see a truncated stream too, which is not what went wrong)
+                stage_failed = [stage for stage in stages if stage.error]
                 proc.kill()
                 break
             if progress is not None:
@@ -225,7 +227,11 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             stage.join()
         writer.queue.put(None)  # after the compressor's last output
         writer.join()
-        f.close()
+        try:
+            f.close()
+        except OSError as exc:  # a failed write left bytes in the buffer (disk full): already reported
+            if failure is None and writer.error is None:
+                writer.error = exc
 
     def _abort(exc: BaseException):
         spool.discard()
@@ -245,7 +251,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     stderr = proc.stderr_text().strip()
 
     def stage_errors() -> None:
-        for stage in stages:
+        for stage in [*stage_failed, *stages]:
             if stage.error is not None:
                 err = stage.error
                 if isinstance(err, RecoverError):
