@@ -154,3 +154,17 @@ def test_schedule_export_rejects_a_pvc_size_that_is_not_a_quantity():
     assert_one_line_error(proc, "--pvc-size")
     assert proc.stdout == ""
     assert run_cli("schedule", "export", "web", "--kubernetes", "--pvc-size", "500Mi", check=True).stdout
+
+
+def test_backup_output_with_a_trailing_slash_names_a_folder(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    proc = run_cli("backup", "filesystem", "--local", src, "-o", f"{tmp_path / 'missing'}/")
+    assert_one_line_error(proc, "the folder for -o does not exist")
+    assert not (tmp_path / "missing").exists()
+    assert not list(tmp_path.glob("missing*"))
+
+
+def test_compare_compression_of_an_empty_path():
+    assert_one_line_error(run_cli("compare-compression", ""), "empty")

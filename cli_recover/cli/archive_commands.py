@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -100,6 +101,8 @@ def resolve_output(output: str | None, label: str, extension: str) -> Path:
     if not output:
         return default_output(label, extension)
     path = Path(output).expanduser()
+    if output.endswith(("/", os.sep)) and not path.is_dir():  # `-o DIR/` names a folder, never a file
+        raise UsageError(f"the folder for -o does not exist: {path}")
     if path.is_dir():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         return path / f"{label}-{stamp}{extension}"
@@ -382,6 +385,8 @@ def cmd_compare(args) -> int:
     from cli_recover.archive.compare import compare_codecs, recommend, sample_tar
     from cli_recover.cli.output import print_json, table
 
+    if not args.path.strip():
+        raise UsageError("PATH is empty: give a file or folder to sample")
     if args.sample_mb <= 0 or args.bandwidth <= 0:
         raise UsageError("--sample-mb and --bandwidth must be positive")
     sample = sample_tar(args.path, args.sample_mb << 20)
