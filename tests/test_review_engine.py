@@ -247,3 +247,46 @@ def test_disk_full_leaves_nothing_and_says_why(tmp_path):
         assert os.listdir(tiny) == []
     finally:
         subprocess.run(["umount", str(tiny)], check=True)
+
+
+# --- the safety guard ---------------------------------------------------------------------------
+
+
+def _symlink(name: str, target: str) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mtime = tarfile.SYMTYPE, target, 1_700_000_000
+    return info, None
+
+
+def _dir(name: str) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 1_700_000_000
+    return info, None
+
+
+def test_file_below_a_symlink_spelled_differently_is_refused(tmp_path):
+    """`x/./a` is the symlink `x/a`: a member `x/a/evil` is written through it. Here the symlink
+    looks inside the target by its text but leaves it through another symlink (sub/b -> .), so
+    a tar that follows it (busybox) writes evil outside the restore folder."""
+    archive = tmp_path / "spelled.tar"
+    archive.write_bytes(_tar_bytes([
+        _dir("./sub"), _symlink("./sub/b", "."), _dir("./x"), _symlink("./x/./a", "../sub/b/../.."),
+        _file("./x/a/evil", b"pwned\n"),
+    ]))
+    dest = tmp_path / "box" / "out"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode != 0, out.stdout
+    assert "below a symlink" in out.stderr
+    assert not (tmp_path / "box" / "evil").exists()
+
+
+def test_hard_link_through_a_symlink_is_refused(tmp_path):
+    """A hard link whose target path goes through a symlink of the same archive links whatever
+    that symlink reaches; tar never writes such a target for a real tree."""
+    archive = tmp_path / "hardlink.tar"
+    info = tarfile.TarInfo("./h")
+    info.type, info.linkname, info.mtime = tarfile.LNKTYPE, "./l/secret", 1_700_000_000
+    archive.write_bytes(_tar_bytes([_dir("./sub"), _file("./sub/secret", b"s"), _symlink("./l", "sub"), (info, None)]))
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "out", "-q")
+    assert out.returncode != 0, out.stdout
+    assert "symlink" in out.stderr

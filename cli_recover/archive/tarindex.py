@@ -105,9 +105,8 @@ def check_safe(member: Member, symlinks: set[str]) -> None:
     parts = member.path.split("/")
     if ".." in parts:
         raise UnsafeMember(f"refusing member with '..' in its path: {name}")
-    for i in range(1, len(parts)):
-        if "/".join(parts[:i]) in symlinks:
-            raise UnsafeMember(f"refusing member below a symlink of the same archive: {member.path}")
+    if _below_symlink(member.path, symlinks):
+        raise UnsafeMember(f"refusing member below a symlink of the same archive: {member.path}")
     if member.type in ("char", "block"):
         raise UnsafeMember(f"refusing device node: {member.path}")
     if member.type == "symlink":
@@ -117,11 +116,23 @@ def check_safe(member: Member, symlinks: set[str]) -> None:
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member.path), target))
         if resolved == ".." or resolved.startswith("../"):
             raise UnsafeMember(f"refusing symlink that points outside the target: {member.path} -> {target}")
-        symlinks.add(member.path)
+        symlinks.add(_canonical(member.path))
     if member.type == "hardlink":
         target = member.link or ""
         if target.startswith("/") or ".." in target.split("/"):
             raise UnsafeMember(f"refusing hard link that points outside the target: {member.path} -> {target}")
+        if _below_symlink(target, symlinks):
+            raise UnsafeMember(f"refusing hard link through a symlink of the same archive: {member.path} -> {target}")
+
+
+def _canonical(path: str) -> str:
+    """The path as the filesystem resolves its spelling: `x/./a`, `x//a` and `x/a` are one file."""
+    return "/".join(p for p in path.split("/") if p not in ("", "."))
+
+
+def _below_symlink(path: str, symlinks: set[str]) -> bool:
+    parts = _canonical(path).split("/")
+    return any("/".join(parts[:i]) in symlinks for i in range(1, len(parts)))
 
 
 @dataclass
