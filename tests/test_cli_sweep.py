@@ -168,3 +168,16 @@ def test_backup_output_with_a_trailing_slash_names_a_folder(tmp_path):
 
 def test_compare_compression_of_an_empty_path():
     assert_one_line_error(run_cli("compare-compression", ""), "empty")
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (("sandbox", "serve", "--root", "ROOT", "--port", "99999"), "--port"),
+    (("sandbox", "serve", "--root", "ROOT", "--port", "-1"), "--port"),
+    (("demo", "--port", "70000", "--no-wait"), "--port"),
+    (("sandbox", "serve", "--root", "ROOT", "--synthetic", "-5"), "--synthetic"),
+    (("sandbox", "serve", "--root", "ROOT", "--synthetic", "99999999999999999999"), "--synthetic"),
+    (("sandbox", "serve", "--root", ""), "--root"),
+])
+def test_sandbox_and_demo_reject_bad_numbers(tmp_path, argv, fragment):
+    argv = [str(tmp_path / "root") if a == "ROOT" else a for a in argv]
+    assert_one_line_error(run_cli(*argv, timeout=20), fragment)

@@ -25,3 +25,32 @@ def seconds(text: str) -> float:
     if not 0 <= value <= MAX_SECONDS:
         raise argparse.ArgumentTypeError(f"{text!r} seconds is out of range (0 to {MAX_SECONDS:g})")
     return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is out of range (0 to 65535)")
+    return value
+
+
+def count(maximum: int | None = None):
+    """A converter for a whole number, 0 to `maximum` (no bound when None)."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{value} is more than {maximum:,}")
+        return value
+
+    convert.__name__ = "count"
+    return convert

@@ -98,11 +98,13 @@ def cmd_demo(args) -> int:
 
 
 def register(sub) -> None:
+    from cli_recover.cli.argtypes import port
+
     p = sub.add_parser("demo", help="start a sample sandbox cluster and walk through a backup and restore",
                        description="Creates a sample SANDBOX cluster under $CLI_RECOVER_HOME/sandbox (pods are "
                        "folders), serves it on a free loopback port and runs a backup, verify and restore; then, on a terminal, "
                        "opens the app on it.")
-    p.add_argument("--port", type=int, default=0, help="port for the sandbox API server (default: a free one)")
+    p.add_argument("--port", type=port, default=0, help="port for the sandbox API server (default: a free one)")
     p.add_argument("--reset", action="store_true", help="recreate the sample pods from scratch")
     p.add_argument("--no-tour", action="store_true", help="just serve the sandbox")
     p.add_argument("--no-wait", action="store_true", help="stop the sandbox after the tour")

@@ -15,6 +15,8 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
+    from cli_recover.cli.argtypes import count, port
+
     p = sub.add_parser(
         "pods",
         help="list pods (what the app's pods screen shows)",
@@ -63,12 +65,12 @@ def register(sub) -> None:
         "processes chrooted into the pod folder.",
     )
     s.add_argument("--root", required=True, metavar="DIR", help="folder whose subfolders are namespaces")
-    s.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    s.add_argument("--port", type=port, default=0, help="port (default: a free one)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument(
         "--kubeconfig", metavar="FILE", help="where to write the kubeconfig (default DIR/.sandbox-kubeconfig)"
     )
-    s.add_argument("--synthetic", type=int, default=0, metavar="N", help="also serve N synthetic pods")
+    s.add_argument("--synthetic", type=count(1_000_000), default=0, metavar="N", help="also serve N synthetic pods")
     s.set_defaults(func=cmd_sandbox_serve)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 
@@ -194,6 +196,10 @@ def cmd_sandbox_serve(args) -> int:
 
     from cli_recover.kube.sandbox import serve
 
+    if not args.root.strip():
+        from cli_recover.errors import UsageError
+
+        raise UsageError("--root is empty: give the folder whose subfolders are namespaces")
     logging.basicConfig(level=logging.WARNING, format="cli-recover sandbox: %(message)s")
     stop = threading.Event()
     received: list[int] = []
