@@ -433,3 +433,18 @@ def test_no_verify_restore_still_catches_damage_and_says_incomplete(tree, tmp_pa
     status = json.loads(run_cli("status", "-o", "json").stdout)
     job = status[0] if isinstance(status, list) else status["jobs"][0]
     assert job["kind"] == "restore" and job["state"] == "failed"
+
+
+def test_include_from_an_archive_made_by_plain_tar(tmp_path):
+    """`tar -czf a.tar.gz dir` names members `dir/...` (no ./): --include must still find them."""
+    src = tmp_path / "src"
+    (src / "proj" / "docs").mkdir(parents=True)
+    (src / "proj" / "docs" / "a.txt").write_text("a")
+    (src / "proj" / "b.txt").write_text("b")
+    archive = tmp_path / "plain.tar.gz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(src), "proj"], check=True)
+    dest = tmp_path / "dest"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "--include", "proj/docs", "-q")
+    assert out.returncode == 0, out.stderr
+    assert (dest / "proj" / "docs" / "a.txt").read_text() == "a"
+    assert not (dest / "proj" / "b.txt").exists()

@@ -230,9 +230,12 @@ def cmd_restore(args) -> int:
     plan = provider.restore_plan(args, target, manifest)
     is_tar = provider.stream_type == "tar"
 
-    def checks(progress=None, cancel=None) -> dict:
-        """Everything that can refuse the restore, before a single byte is written."""
+    def checks(progress=None, cancel=None):
+        """Everything that can refuse the restore, before a single byte is written.
+        Returns (summary, plan): the plan may change once the archive's member names are known."""
         members = None
+        current = plan
+        prefix = ((manifest or {}).get("stream") or {}).get("member_prefix", "./")
         if manifest is not None:
             if not args.no_verify:
                 check_integrity_first(archive, manifest, progress=progress, cancel=cancel)
@@ -240,28 +243,31 @@ def cmd_restore(args) -> int:
                 members = manifest_members(manifest)
         elif is_tar:
             members = scan_members(archive, codec, cancel=cancel)
-        summary = {"archive": str(archive), "target": target.describe(), "target_path": plan.target_dir}
+            if members and not members[0].raw_name.startswith("./"):
+                # an archive made elsewhere (`tar -cf a.tar dir`): its names have no ./ prefix
+                prefix = ""
+                current = provider.restore_plan(args, target, {"stream": {"member_prefix": prefix}})
+        summary = {"archive": str(archive), "target": target.describe(), "target_path": current.target_dir}
         if members is not None:
             check_safety(members)
-            prefix = ((manifest or {}).get("stream") or {}).get("member_prefix", "./")
-            selected, extra = select_members(members, plan.includes, prefix)
+            selected, extra = select_members(members, current.includes, prefix)
             if extra:
-                plan.argv.extend(prefix + p for p in extra if prefix + p not in plan.argv)
+                current.argv.extend(prefix + p for p in extra if prefix + p not in current.argv)
                 summary["also_restored"] = extra  # hard-link targets of chosen members
             summary["members"] = len(selected)
             summary["bytes"] = sum(m.size for m in selected)
-            if not args.force and plan.target_dir:
+            if not args.force and current.target_dir:
                 paths = [m.path for m in selected if m.type != "dir" and m.path != "."]
-                clash = existing_paths(target, plan.target_dir, paths)
+                clash = existing_paths(target, current.target_dir, paths)
                 if clash:
                     more = f" and {len(clash) - 3} more" if len(clash) > 3 else ""
                     raise RecoverError(
-                        f"{len(clash)} file(s) already exist in {plan.target_dir} ({', '.join(clash[:3])}{more}); "
+                        f"{len(clash)} file(s) already exist in {current.target_dir} ({', '.join(clash[:3])}{more}); "
                         "use --force to overwrite; nothing was restored")
-        return summary
+        return summary, current
 
     if args.dry_run:
-        summary = checks()
+        summary, plan = checks()
         summary["dry_run"] = True
         summary["command"] = plan.argv
         if args.json:
@@ -281,18 +287,18 @@ def cmd_restore(args) -> int:
         cancel = _cancel_for(handle)
         progress = _job_progress(args, handle, "check")
         try:
-            summary = checks(progress=progress, cancel=cancel)
+            summary, plan_now = checks(progress=progress, cancel=cancel)
         finally:
             progress.close()
-        for argv in plan.prepare:
+        for argv in plan_now.prepare:
             code, _, err = target.run(argv)
             if code != 0:
                 raise RecoverError(f"{' '.join(argv)} failed on {target.describe()}: {err.strip() or code}")
-        handle.log(f"consumer on {target.describe()}: {' '.join(plan.argv)}")
+        handle.log(f"consumer on {target.describe()}: {' '.join(plan_now.argv)}")
         progress = _job_progress(args, handle, "restore")
         t0 = time.monotonic()
         try:
-            done = run_restore(RestoreRequest(target=target, archive=archive, argv=plan.argv, codec=codec,
+            done = run_restore(RestoreRequest(target=target, archive=archive, argv=plan_now.argv, codec=codec,
                                               manifest=manifest, stream_type=provider.stream_type,
                                               check_stored=manifest is not None and args.no_verify),
                                progress=progress, cancel=cancel, on_process=lambda p: handle.on_cancel(p.kill))
