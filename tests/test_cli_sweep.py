@@ -181,3 +181,33 @@ def test_compare_compression_of_an_empty_path():
 def test_sandbox_and_demo_reject_bad_numbers(tmp_path, argv, fragment):
     argv = [str(tmp_path / "root") if a == "ROOT" else a for a in argv]
     assert_one_line_error(run_cli(*argv, timeout=20), fragment)
+
+
+def _not_utf8(path) -> str:
+    """A str naming path + a non-UTF-8 byte, as Python sees such a command-line argument."""
+    import os
+
+    return os.fsdecode(os.fsencode(str(path)) + b"-\xe9")
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_local_backup_of_a_folder_whose_name_is_not_utf8(tmp_path, background):
+    import json
+    import os
+    import time
+
+    src = _not_utf8(tmp_path / "src")
+    os.mkdir(src)
+    with open(os.path.join(src, "a.txt"), "w") as f:
+        f.write("a")
+    argv = ["backup", "filesystem", "--local", src, "-o", tmp_path / "a.tar", "--compression", "none", "--json"]
+    proc = run_cli(*argv, *(["--background"] if background else []))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    job = proc.stdout.strip() if background else json.loads(proc.stdout)["job"]
+    for _ in range(100):
+        rec = json.loads(run_cli("status", job, "-o", "json", check=True).stdout)
+        if rec["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert rec["state"] == "succeeded", rec
+    assert run_cli("verify", tmp_path / "a.tar").returncode == 0

@@ -207,7 +207,8 @@ class JobHandle:
                 if self._log_file is None:
                     path = Path(self.record["log"])
                     config.ensure_dir(path.parent)
-                    self._log_file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+                    self._log_file = open(path, "a", buffering=1, encoding="utf-8",  # noqa: SIM115
+                                          errors="backslashreplace")  # a non-UTF-8 file name
                 self._log_file.write(data)
             except OSError:
                 pass
@@ -455,7 +456,7 @@ def _launch_background(store: JobStore, args, spec: JobSpec) -> tuple[int, None]
     env = dict(os.environ)
     root = _package_root()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(log_path, "a", encoding="utf-8") as logf:
+    with open(log_path, "a", encoding="utf-8", errors="backslashreplace") as logf:
         logf.write(f"{iso()} launching background job {job_id}: cli-recover {' '.join(redact_argv(argv))}\n")
         logf.flush()
         try:
