@@ -211,3 +211,26 @@ def test_local_backup_of_a_folder_whose_name_is_not_utf8(tmp_path, background):
         time.sleep(0.1)
     assert rec["state"] == "succeeded", rec
     assert run_cli("verify", tmp_path / "a.tar").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    from cli_recover.kube.sandbox import make_pod, serve
+
+    root = tmp_path_factory.mktemp("cluster")
+    make_pod(root, "default", "web", None, {"data/a.txt": "a\n"})
+    with serve(root, kubeconfig_path=root.parent / f"{root.name}.kubeconfig") as sb:
+        yield sb
+
+
+def test_pod_commands_with_a_path_that_is_not_utf8(sandbox, tmp_path, data_home):
+    import json
+
+    kc = ["--kubeconfig", sandbox.kubeconfig_path]
+    bad = _not_utf8("/data")
+    for argv in (("backup", "filesystem", "web", bad, *kc), ("preflight", "web", bad, *kc),
+                 ("backup", "filesystem", "web", "/data", "--exclude", bad, *kc)):
+        assert_one_line_error(run_cli(*argv), "not valid UTF-8")
+    jobs = json.loads(run_cli("status", "-o", "json", check=True).stdout)
+    assert jobs and all(j["state"] == "failed" and "UTF-8" in j["error"] for j in jobs)
+    assert not list((data_home / "backups").glob("*"))

@@ -6,7 +6,7 @@ import difflib
 import os
 import threading
 
-from cli_recover.errors import ProducerError
+from cli_recover.errors import ProducerError, UsageError
 from cli_recover.kube.cluster import Cluster, default_container
 from cli_recover.kube.errors import (
     CommandNotFound,
@@ -43,6 +43,13 @@ class PodTarget:
 
     def spawn(self, argv: list[str], *, stdin: bool = False) -> PodProcess:
         """Start argv in the container; stdout is a stream, stdin too when asked for."""
+        for arg in argv:
+            if not arg.isascii():
+                try:
+                    arg.encode("utf-8")
+                except UnicodeEncodeError:  # a non-UTF-8 name from the command line (surrogateescape)
+                    raise UsageError(f"{os.fsencode(arg)!r} is not valid UTF-8: the exec API of a pod carries "
+                                     "only UTF-8 text") from None
         return PodProcess(
             self.cluster, self.pod, self.namespace, self.container, argv, stdin=stdin, label=self.describe()
         )
