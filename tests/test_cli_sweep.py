@@ -234,3 +234,19 @@ def test_pod_commands_with_a_path_that_is_not_utf8(sandbox, tmp_path, data_home)
     jobs = json.loads(run_cli("status", "-o", "json", check=True).stdout)
     assert jobs and all(j["state"] == "failed" and "UTF-8" in j["error"] for j in jobs)
     assert not list((data_home / "backups").glob("*"))
+
+
+def test_backup_never_shares_another_backups_partial_file(tmp_path, data_home):
+    import json
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    partial = tmp_path / "a.tar.partial"
+    partial.write_bytes(b"another backup is writing this")
+    proc = run_cli("backup", "filesystem", "--local", src, "-o", tmp_path / "a.tar", "--compression", "none")
+    assert_one_line_error(proc, "a.tar.partial exists")
+    assert partial.read_bytes() == b"another backup is writing this"
+    assert not (tmp_path / "a.tar").exists() and not (tmp_path / "a.tar.manifest.json").exists()
+    jobs = json.loads(run_cli("status", "-o", "json", check=True).stdout)
+    assert all(j["state"] != "running" for j in jobs)

@@ -28,6 +28,7 @@ from cli_recover.errors import Cancelled, IntegrityError, ProducerError, Recover
 
 CHUNK = 1 << 20
 QUEUE_DEPTH = 8  # chunks in flight per stage: memory is bounded by ~2 x QUEUE_DEPTH MiB
+DECOMPRESS_SLICE = 64 << 10  # compressed bytes per decompress call (bounds each output chunk)
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -159,7 +160,11 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         if indexer is not None:
             indexer.finish()
 
-    f = open(partial, "wb")
+    try:
+        f = open(partial, "xb")  # never write into another backup's .partial
+    except FileExistsError:
+        spool.discard()
+        raise RecoverError(f"{partial} exists: another backup is writing {out.name}") from None
     compressor = Compressor(req.codec, req.level, req.threads)
 
     def store_chunk(data: bytes) -> None:
@@ -356,9 +361,13 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
                     done += len(data)
                     if stored_hash is not None:
                         stored_hash.update(data)
-                    out = dec.decompress(data)
-                    if out:
-                        q.put((out, done))
+                    # Feed the codec small slices: each output stays a few MiB even for data that
+                    # compresses 50:1, so the queue (and memory) is bounded by what it holds.
+                    view = memoryview(data)
+                    for i in range(0, len(view), DECOMPRESS_SLICE):
+                        out = dec.decompress(view[i : i + DECOMPRESS_SLICE])
+                        if out:
+                            q.put((out, done - len(view) + min(i + DECOMPRESS_SLICE, len(view))))
             dec.finish()
         except BaseException as exc:  # noqa: BLE001
             state["error"] = exc

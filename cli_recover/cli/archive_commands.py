@@ -108,6 +108,10 @@ def resolve_output(output: str | None, label: str, extension: str) -> Path:
         return path / f"{label}-{stamp}{extension}"
     if path.exists():
         raise UsageError(f"{path} already exists; cli-recover never overwrites an archive")
+    partial = path.with_name(path.name + ".partial")
+    if os.path.lexists(partial):  # another backup is writing it (or was killed): never share a .partial
+        raise UsageError(f"{partial} exists: a backup to {path.name} is running or was killed "
+                         "(see: cli-recover status; remove the .partial file if none runs)")
     if not path.parent.exists():
         raise UsageError(f"the folder for -o does not exist: {path.parent}")
     return path.absolute()
