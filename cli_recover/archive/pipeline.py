@@ -364,10 +364,11 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
                     # Feed the codec small slices: each output stays a few MiB even for data that
                     # compresses 50:1, so the queue (and memory) is bounded by what it holds.
                     view = memoryview(data)
-                    for i in range(0, len(view), DECOMPRESS_SLICE):
-                        out = dec.decompress(view[i : i + DECOMPRESS_SLICE])
+                    step = len(view) if codec == "none" else DECOMPRESS_SLICE
+                    for i in range(0, len(view), step):
+                        out = dec.decompress(view[i : i + step])
                         if out:
-                            q.put((out, done - len(view) + min(i + DECOMPRESS_SLICE, len(view))))
+                            q.put((out, done - len(view) + min(i + step, len(view))))
             dec.finish()
         except BaseException as exc:  # noqa: BLE001
             state["error"] = exc
