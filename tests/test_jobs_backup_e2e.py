@@ -81,3 +81,16 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except FileNotFoundError:
         return False
+
+
+def test_sigkill_mid_backup_leaves_no_partial_and_no_index_spool_after_status(source, tmp_path):
+    out = tmp_path / "data.tar.gz"
+    job_id = _start(source, out)
+    rec = wait_for(lambda: (r := record(job_id))["state"] == "running" and r["progress"]["done"] > 0 and r,
+                   what="the backup running")
+    assert any(name.startswith(".members-") for name in os.listdir(tmp_path))  # the spool exists while it runs
+    os.kill(rec["pid"], signal.SIGKILL)
+    wait_for(lambda: not _alive(rec["pid"]), what="the job process to die")
+    final = _status(job_id)  # loading the history finds the vanished job
+    assert final["state"] == "failed" and "disappeared" in final["error"]
+    assert sorted(os.listdir(tmp_path)) == []  # no archive, no .partial, no member spool

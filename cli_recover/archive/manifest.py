@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from cli_recover.errors import UsageError
@@ -22,11 +21,19 @@ def manifest_path(archive: str | os.PathLike) -> Path:
     return Path(str(archive) + SUFFIX)
 
 
+def spool_path(archive: str | os.PathLike) -> Path:
+    """Where a running backup spools its member index: a known name, so a job killed with -9 can
+    have it removed with its other partial output."""
+    archive = Path(archive)
+    return archive.with_name(f".members-{archive.name}.jsonl")
+
+
 class MemberSpool:
     """Collects member records (JSON lines) in a temp file beside the archive."""
 
-    def __init__(self, directory: str | os.PathLike):
-        fd, self.path = tempfile.mkstemp(prefix=".members-", suffix=".jsonl", dir=directory)
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(path)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._f = os.fdopen(fd, "w", encoding="utf-8")
         self.count = 0
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cli_recover import __version__
 from cli_recover.archive.codecs import Compressor, Decompressor, codec_info
-from cli_recover.archive.manifest import FORMAT, FORMAT_VERSION, MemberSpool, manifest_path
+from cli_recover.archive.manifest import FORMAT, FORMAT_VERSION, MemberSpool, manifest_path, spool_path
 from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
 
@@ -139,7 +139,6 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
                 total[0] = None
         threading.Thread(target=_estimate, name="estimate", daemon=True).start()
 
-    spool = MemberSpool(out.parent)
     raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
     counts = {"raw": 0, "stored": 0}
     prefix: list[str] = []
@@ -163,8 +162,15 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     try:
         f = open(partial, "xb")  # never write into another backup's .partial
     except FileExistsError:
-        spool.discard()
         raise RecoverError(f"{partial} exists: another backup is writing {out.name}") from None
+    except OSError as exc:
+        raise RecoverError(f"cannot write the archive in {out.parent}: {exc.strerror or exc}") from None
+    try:
+        spool = MemberSpool(spool_path(out))
+    except OSError as exc:
+        f.close()
+        partial.unlink(missing_ok=True)
+        raise RecoverError(f"cannot write the member index next to {out.name}: {exc.strerror or exc}") from None
     compressor = Compressor(req.codec, req.level, req.threads)
 
     def store_chunk(data: bytes) -> None:

@@ -119,7 +119,7 @@ def resolve_output(output: str | None, label: str, extension: str) -> Path:
 
 def cmd_backup(args) -> int:
     from cli_recover.archive.codecs import codec_info, resolve_level
-    from cli_recover.archive.manifest import manifest_path
+    from cli_recover.archive.manifest import manifest_path, spool_path
     from cli_recover.archive.pipeline import BackupRequest, run_backup
     from cli_recover.engine.runner import JobSpec, run_as_job
 
@@ -152,7 +152,8 @@ def cmd_backup(args) -> int:
 
     def work(handle) -> dict:
         partial = output.with_name(output.name + ".partial")
-        handle.set_paths(archive=output, manifest=manifest_path(output), partial=[str(partial)])
+        handle.set_paths(archive=output, manifest=manifest_path(output),
+                         partial=[str(partial), str(spool_path(output))])
         handle.log(f"producer on {target.describe()}: {' '.join(plan.argv)}")
         progress = _job_progress(args, handle, "backup")
         try:
