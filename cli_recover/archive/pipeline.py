@@ -25,6 +25,7 @@ from cli_recover.archive.codecs import Compressor, Decompressor, codec_info
 from cli_recover.archive.manifest import FORMAT, FORMAT_VERSION, MemberSpool, manifest_path, spool_path
 from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
+from cli_recover.fsutil import fsync_dir
 
 CHUNK = 1 << 20
 QUEUE_DEPTH = 8  # chunks in flight per stage: memory is bounded by ~2 x QUEUE_DEPTH MiB
@@ -104,19 +105,6 @@ class _Stage(threading.Thread):
                 self.finish_fn()
             except BaseException as exc:  # noqa: BLE001
                 self.error = exc
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
@@ -312,7 +300,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     try:
         spool.write_manifest(header, mpath)
         os.replace(partial, out)  # the commit point: the archive exists only when complete
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
     except BaseException as exc:
         _abort(exc)
         mpath.unlink(missing_ok=True)

@@ -38,6 +38,7 @@ from pathlib import Path
 from cli_recover import config
 from cli_recover.engine.model import REDACTED, iso, parse_iso, redact_argv
 from cli_recover.errors import RecoverError, UsageError
+from cli_recover.fsutil import replace_file
 
 SCHEMA = 1
 ENV_CRON_SECONDS = "CLI_RECOVER_CRON_SECONDS"
@@ -439,21 +440,8 @@ def launch_lock(name: str) -> Iterator[None]:
 
 def _write(schedule: dict) -> None:
     directory = config.ensure_dir(schedules_dir())
-    path = directory / f"{schedule['name']}.json"
-    tmp = directory / f".{schedule['name']}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     data = json.dumps(schedule, indent=1, ensure_ascii=False).encode() + b"\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    replace_file(directory / f"{schedule['name']}.json", data)
 
 
 def _read_path(path: Path) -> dict:

@@ -36,6 +36,7 @@ from cli_recover.engine.model import (
     valid_job_id,
 )
 from cli_recover.errors import RecoverError, UsageError
+from cli_recover.fsutil import fsync_dir, replace_file, write_tmp
 
 ENV_HISTORY_MAX_AGE = "CLI_RECOVER_HISTORY_MAX_AGE"
 DEFAULT_HISTORY_MAX_AGE = 30 * 86400
@@ -148,40 +149,13 @@ class JobStore:
     # --- raw I/O -----------------------------------------------------------------------------
 
     def _write_tmp(self, rec: dict, name: str) -> Path:
-        tmp = self.dir / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-        data = json.dumps(rec, separators=(",", ":"), sort_keys=False).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return tmp
-
-    def _fsync_dir(self) -> None:
-        try:
-            fd = os.open(self.dir, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        return write_tmp(self.dir, name, json.dumps(rec, separators=(",", ":"), sort_keys=False).encode())
 
     def write(self, rec: dict, *, durable: bool = True) -> None:
         """Atomically replace the record (callers hold the lock when another process may write too)."""
         rec["updated"] = iso()
-        tmp = self._write_tmp(rec, rec["id"])
-        try:
-            os.replace(tmp, self.path(rec["id"]))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        if durable:
-            self._fsync_dir()
+        replace_file(self.path(rec["id"]), json.dumps(rec, separators=(",", ":"), sort_keys=False).encode(),
+                     durable=durable)
 
     def save(self, rec: dict, *, durable: bool = True) -> None:
         with self.lock():
@@ -227,7 +201,7 @@ class JobStore:
                 if tmp is not None:
                     with contextlib.suppress(OSError):
                         os.unlink(tmp)
-            self._fsync_dir()
+            fsync_dir(self.dir)
             return rec
         raise RecoverError(f"could not allocate a job id in {self.dir}")  # pragma: no cover
 

@@ -1,0 +1,47 @@
+"""Durable file writes shared by the archive pipeline, the job history and the schedules."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a rename in this folder durable (best effort: not every filesystem allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_tmp(directory: Path, name: str, data: bytes, mode: int = 0o600) -> Path:
+    """A fsynced hidden temporary file in directory holding data (to be renamed or linked into place)."""
+    tmp = directory / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def replace_file(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o600) -> None:
+    """Atomically replace path with data: readers see the old or the new file, never a half."""
+    tmp = write_tmp(path.parent, path.name, data, mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(path.parent)
