@@ -90,7 +90,7 @@ async def test_command_mode_opens_views_by_name(services, monkeypatch):
         await pilot.press("colon", *"reports", "enter")
         await pilot.pause()
         assert app.screen is app.pods_screen
-        assert any("reports view is not available yet" in m for m in notes(app))
+        assert any("reports view is not installed" in m for m in notes(app))
         await pilot.press("colon", *"frobnicate", "enter")
         await pilot.pause()
         assert any("unknown command :frobnicate" in m for m in notes(app))

@@ -198,7 +198,7 @@ class RecoverApp(App):
             if exc.name != module_name:
                 self.notify(f"the {name} view cannot load: {error_text(exc)}", severity="error")
             elif not quiet:
-                self.notify(f"the {name} view is not available yet in this version of cli-recover",
+                self.notify(f"the {name} view is not installed ({module_name} is missing)",
                             title=f":{name}", severity="warning")
             return False
         except Exception as exc:  # noqa: BLE001 - a broken view must not crash the app
