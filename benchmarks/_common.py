@@ -93,3 +93,11 @@ def fresh_dir(path: Path) -> Path:
 
 def du_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def check_bounded(report: list[dict], limit_mb: float) -> None:
+    """The memory promise: the cli-recover process's peak RSS stays under a fixed bound at every size."""
+    worst = max(max(r["peak_rss_backup_mb"], r["peak_rss_restore_mb"]) for r in report)
+    if worst > limit_mb:
+        raise SystemExit(f"memory NOT bounded: peak RSS {worst:.0f} MB > {limit_mb:g} MB")
+    print(f"memory bounded: peak RSS {worst:.0f} MB <= {limit_mb:g} MB at every size")

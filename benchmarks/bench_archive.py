@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import du_bytes, fresh_dir, make_mixed_data, python_peak_rss, timed  # noqa: E402
+from _common import check_bounded, du_bytes, fresh_dir, make_mixed_data, python_peak_rss, timed  # noqa: E402
 
 
 def main() -> None:
@@ -82,6 +82,7 @@ def main() -> None:
         }
         report.append(result)
         print(json.dumps(result, indent=1), flush=True)
+    check_bounded(report, 150)
     print("\nsize   backup ratio   restore ratio (no-verify)   peak RSS backup/restore")
     for r in report:
         print(f"{r['gb']:g} GB   {r['backup_ratio']:.2f}x         {r['restore_ratio']:.2f}x ({r['restore_noverify_ratio']:.2f}x)"

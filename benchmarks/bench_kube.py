@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PY, du_bytes, make_mixed_data, python_peak_rss, timed  # noqa: E402
+from _common import PY, check_bounded, du_bytes, make_mixed_data, python_peak_rss, timed  # noqa: E402
 
 
 def free_port() -> int:
@@ -109,6 +109,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
+    check_bounded(summary, 160)
     print("\nsize   backup vs kubectl   restore vs kubectl   peak RSS backup/restore")
     for r in summary:
         print(f"{r['gb']:g} GB   {r['backup_ratio']:.2f}x               {r['restore_ratio']:.2f}x"
