@@ -95,6 +95,22 @@ def test_excludes(tree, tmp_path):
     assert "docs/readme.txt" in paths
 
 
+def test_exclude_vcs_is_understood_by_busybox_style_tars(tmp_path):
+    """--exclude-vcs becomes plain --exclude patterns (busybox tar has no --exclude-vcs)."""
+    from cli_recover.providers.filesystem import tar_create_argv
+
+    argv = tar_create_argv("/data", ["."], [], True)
+    assert "--exclude-vcs" not in argv and "--exclude=.git" in argv and "--exclude=.gitignore" in argv
+    src = tmp_path / "s"
+    (src / "sub" / ".git").mkdir(parents=True)
+    (src / "sub" / ".git" / "HEAD").write_text("x")
+    (src / "sub" / ".gitignore").write_text("*.o")
+    (src / "sub" / "keep.txt").write_text("k")
+    archive = backup(src, "--exclude-vcs")
+    paths = {m["path"] for m in json.loads(Path(str(archive) + ".manifest.json").read_text())["members"]}
+    assert paths == {".", "sub", "sub/keep.txt"}
+
+
 def test_include_restores_only_chosen_members(tree, tmp_path):
     archive = backup(tree)
     dest = tmp_path / "partial-restore"

@@ -10,13 +10,15 @@ from cli_recover.errors import UsageError
 from cli_recover.providers.base import BackupPlan, RestorePlan
 
 VCS_DIRS = {".git", ".svn", ".hg", ".bzr", "CVS", "_darcs", ".arch-ids", "{arch}", "RCS", "SCCS"}
+VCS_FILES = {".gitignore", ".gitattributes", ".gitmodules", ".cvsignore", ".hgignore", ".hgtags", ".bzrignore"}
 
 
 def tar_create_argv(directory: str, names: list[str], excludes: list[str], exclude_vcs: bool) -> list[str]:
     argv = ["tar", "-c", "-f", "-", "-C", directory]
     argv += [f"--exclude={pattern}" for pattern in excludes]
     if exclude_vcs:
-        argv.append("--exclude-vcs")
+        # spelled out rather than GNU's --exclude-vcs, so busybox tar in a pod understands it too
+        argv += [f"--exclude={name}" for name in sorted(VCS_DIRS | VCS_FILES)]
     return argv + ["--", *names]
 
 
@@ -31,7 +33,7 @@ def estimate_local(path: str, excludes: list[str], exclude_vcs: bool) -> int:
     """The size the tar stream will have: content rounded to blocks plus one header per entry."""
 
     def excluded(name: str) -> bool:
-        return (exclude_vcs and name in VCS_DIRS) or any(fnmatch.fnmatch(name, p) for p in excludes)
+        return (exclude_vcs and name in VCS_DIRS | VCS_FILES) or any(fnmatch.fnmatch(name, p) for p in excludes)
 
     if not os.path.isdir(path):
         size = os.lstat(path).st_size
