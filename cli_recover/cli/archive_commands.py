@@ -430,6 +430,22 @@ def _provider_parsers(sub, verb: str, help_text: str):
 REGISTER_WITH_ARGV = True
 
 
+def _add_stream_arguments(p, second: str, metavar: str, second_help: str, local_help: str,
+                          dry_run_help: str) -> None:
+    """What backup and restore share: POD SECOND | --local SECOND, --dry-run, -q, --json, the cluster
+    flags and the job flags (--background)."""
+    from cli_recover.engine.runner import add_job_arguments
+
+    p.add_argument("pod", nargs="?", metavar="POD", help="the pod (omit with --local)")
+    p.add_argument(second, nargs="?", metavar=metavar, help=second_help)
+    p.add_argument("--local", metavar=metavar, help=local_help)
+    p.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    p.add_argument("--json", action="store_true", help="print one JSON result object")
+    add_kube_arguments(p)
+    add_job_arguments(p)
+
+
 def register(sub, argv: list[str] | None = None) -> None:
     from cli_recover.cli.argtypes import number
     from cli_recover.engine.runner import add_job_arguments as _add_job_arguments
@@ -442,18 +458,13 @@ def register(sub, argv: list[str] | None = None) -> None:
     for name in names:
         p = kinds.add_parser(name, help=f"back up with the {name} provider",
                              description=f"Back up with the {name} provider: POD PATH, or --local PATH.")
-        p.add_argument("pod", nargs="?", metavar="POD", help="the pod (omit with --local)")
-        p.add_argument("path", nargs="?", metavar="PATH", help="what to back up inside the pod")
-        p.add_argument("--local", metavar="PATH", help="back up PATH on this host instead of a pod")
+        _add_stream_arguments(p, "path", "PATH", "what to back up inside the pod",
+                              "back up PATH on this host instead of a pod",
+                              "show what would run and the estimated size")
         p.add_argument("-o", "--output", metavar="ARCHIVE",
                        help="archive file or folder (default: $CLI_RECOVER_HOME/backups/<source>-<UTC time>.tar.<ext>)")
         p.add_argument("--compression", choices=CODEC_CHOICES, default="zstd", help="default: zstd")
         p.add_argument("--level", type=int, help="compression level (zstd 1-22, default 3; lz4 0-16; gzip 1-9)")
-        p.add_argument("--dry-run", action="store_true", help="show what would run and the estimated size")
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress")
-        p.add_argument("--json", action="store_true", help="print one JSON result object")
-        add_kube_arguments(p)
-        _add_job_arguments(p)
         if wanted == ["backup", name]:
             _load_provider(name).add_backup_arguments(p)
         p.set_defaults(func=cmd_backup)
@@ -462,18 +473,12 @@ def register(sub, argv: list[str] | None = None) -> None:
     for name in names:
         p = kinds.add_parser(name, help=f"restore a {name} archive",
                              description=f"Restore a {name} archive: POD ARCHIVE, or --local ARCHIVE --target-path DIR.")
-        p.add_argument("pod", nargs="?", metavar="POD", help="the pod (omit with --local)")
-        p.add_argument("archive", nargs="?", metavar="ARCHIVE", help="the archive file")
-        p.add_argument("--local", metavar="ARCHIVE", help="restore ARCHIVE on this host instead of a pod")
+        _add_stream_arguments(p, "archive", "ARCHIVE", "the archive file",
+                              "restore ARCHIVE on this host instead of a pod", "run every check, extract nothing")
         p.add_argument("--target-path", metavar="DIR", help="where to restore (pods: default the backed-up path)")
         p.add_argument("--force", action="store_true", help="overwrite files that already exist")
         p.add_argument("--no-verify", action="store_true",
                        help="skip the sha256 check of the whole archive before extracting (the stream is still checked)")
-        p.add_argument("--dry-run", action="store_true", help="run every check, extract nothing")
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress")
-        p.add_argument("--json", action="store_true", help="print one JSON result object")
-        add_kube_arguments(p)
-        _add_job_arguments(p)
         if wanted == ["restore", name]:
             _load_provider(name).add_restore_arguments(p)
         p.set_defaults(func=cmd_restore)
