@@ -20,6 +20,7 @@ from tests.test_tui_jobs_support import (
     build_sandbox,
     fixed_history,
     fixed_services,
+    settle,
     wait_for,
 )
 
@@ -160,12 +161,6 @@ async def test_filter_keys_narrow_the_tables(data_home, monkeypatch):
 def fixed_jobs(data_home, monkeypatch):
     monkeypatch.setenv("CLI_RECOVER_HISTORY_MAX_AGE", "never")
     return fixed_history(data_home)
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete([])
-        await pilot.pause(0.05)
 
 
 def _before(*keys: str):

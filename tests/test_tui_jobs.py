@@ -17,6 +17,7 @@ from tests.test_tui_jobs_support import (
     build_sandbox,
     fixed_history,
     fixed_services,
+    settle,
     wait_for,
 )
 
@@ -114,12 +115,6 @@ def test_pod_targets_are_split_from_the_right():
 def fixed_jobs(data_home, monkeypatch):
     monkeypatch.setenv("CLI_RECOVER_HISTORY_MAX_AGE", "never")
     return fixed_history(data_home)
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete([])
-        await pilot.pause(0.05)
 
 
 async def _loaded(pilot, *keys: str) -> None:

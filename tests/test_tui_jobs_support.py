@@ -230,3 +230,10 @@ def build_sandbox(root: Path):
                     {"fakebin/tar": SLOW_TAR, "data/random.bin": os.urandom(20 * 1024 * 1024)})
     os.chmod(slow / "fakebin" / "tar", 0o755)
     return serve(root, kubeconfig_path=root.parent / f"{root.name}.kubeconfig")
+
+
+async def settle(pilot) -> None:
+    """Every worker done, and a moment for the messages they posted."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete([])
+        await pilot.pause(0.05)

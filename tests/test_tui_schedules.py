@@ -10,7 +10,7 @@ from cli_recover.engine import schedules as sched
 from cli_recover.tui.screens.jobs import ConfirmDialog
 from cli_recover.tui.screens.schedules import ScheduleEditor, SchedulesScreen
 from tests.jobs_helpers import record, records
-from tests.test_tui_jobs_support import ScreenHost, fixed_services, wait_for
+from tests.test_tui_jobs_support import ScreenHost, fixed_services, settle, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -19,12 +19,6 @@ def schedules_app(services=None, **kw) -> ScreenHost:
     services = services or fixed_services()
     return ScreenHost(lambda: SchedulesScreen(services, refresh_seconds=kw.pop("refresh_seconds", 3600),
                                               default_timezone="UTC", **kw), services)
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete([])
-        await pilot.pause(0.05)
 
 
 async def loaded(pilot) -> SchedulesScreen:
