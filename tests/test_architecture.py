@@ -49,3 +49,66 @@ def test_only_tui_imports_textual():
             if stripped.startswith(("import textual", "from textual")):
                 offenders.append(str(path))
     assert offenders == []
+
+
+def _module_graph(module_level_only: bool) -> dict[str, set[str]]:
+    """cli_recover module -> the cli_recover modules it imports (statically, with ast)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    paths = {}
+    for path in (root / "cli_recover").rglob("*.py"):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        paths[".".join(parts)] = path
+    graph = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text())
+        top = []
+        for node in tree.body:
+            top += list(ast.walk(node)) if isinstance(node, (ast.If, ast.Try)) else [node]
+        deps = set()
+        for node in (ast.walk(tree) if not module_level_only else top):
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                deps.add(node.module)
+                deps |= {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = {d for d in deps if d in paths and d != name}
+    return graph
+
+
+def test_nothing_below_the_faces_imports_cli_or_tui():
+    faces = ("cli_recover.cli", "cli_recover.tui")
+    offenders = sorted(
+        f"{mod} imports {dep}"
+        for mod, deps in _module_graph(module_level_only=False).items()
+        if not mod.startswith(faces) and mod != "cli_recover.__main__"
+        for dep in deps if dep.startswith(faces)
+    )
+    assert offenders == []
+
+
+def test_no_import_cycles_at_module_level():
+    graph = _module_graph(module_level_only=True)
+    assert len(graph) > 30  # the scan found the package
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(mod: str, stack: list[str]) -> None:
+        state[mod] = 1
+        stack.append(mod)
+        for dep in sorted(graph[mod]):
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[mod] = 2
+
+    for mod in sorted(graph):
+        if mod not in state:
+            visit(mod, [])
+    assert cycles == []
