@@ -146,6 +146,8 @@ def _backups(protected: set[str]) -> list[Item]:
                 when = manifest_created(path) or _mtime(archive) or _mtime(path) or 0.0
                 note = "" if len(group) == 2 else "manifest without its archive"
                 items.append(Item("backups", archive if len(group) == 2 else path, group, when, note=note))
+            elif name.endswith(MANIFEST_SUFFIX + PARTIAL_SUFFIX) and name[: -len(MANIFEST_SUFFIX + PARTIAL_SUFFIX)] in names:
+                continue  # the complete manifest of an archive in place (a commit cut between its renames)
             elif name.endswith(PARTIAL_SUFFIX) or (name.startswith(".members-") and name.endswith(".jsonl")):
                 if path in protected or _partial_owner_active(path, protected):
                     continue
