@@ -37,7 +37,7 @@ from cli_recover.engine.model import (
     valid_job_id,
 )
 from cli_recover.errors import RecoverError, UsageError
-from cli_recover.fsutil import fsync_dir, replace_file, write_tmp
+from cli_recover.fsutil import fsync_dir, open_append, replace_file, write_tmp
 
 ENV_HISTORY_MAX_AGE = "CLI_RECOVER_HISTORY_MAX_AGE"
 DEFAULT_HISTORY_MAX_AGE = 30 * 86400
@@ -280,14 +280,9 @@ class JobStore:
         return {}
 
     def _save_index(self, entries: dict) -> None:
-        tmp = self.dir / f".index.{os.getpid()}.{time.monotonic_ns()}.tmp"
-        try:
-            with open(tmp, "w") as f:
-                f.write(json.dumps({"v": INDEX_VERSION, "entries": entries}, separators=(",", ":")))
-            os.replace(tmp, self.dir / INDEX_NAME)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        data = json.dumps({"v": INDEX_VERSION, "entries": entries}, separators=(",", ":")).encode()
+        with contextlib.suppress(OSError):  # a cache: losing a write only costs a re-read
+            replace_file(self.dir / INDEX_NAME, data, durable=False)
 
     def summaries(self, *, reconcile: bool = True, prune: bool = True) -> list[dict]:
         """Summaries of every job, newest first. Marks vanished jobs failed; prunes old history."""
@@ -406,7 +401,7 @@ class JobStore:
         path = rec.get("log") or str(self.log_path(rec["id"]))
         try:
             config.ensure_dir(Path(path).parent)
-            with open(path, "a") as f:
+            with open_append(path, encoding="utf-8", errors="backslashreplace") as f:
                 f.write(f"{iso()} {line}\n")
         except OSError:
             pass
