@@ -149,3 +149,15 @@ def test_a_real_full_disk_during_the_manifest_is_one_line_and_leaves_nothing(tmp
         assert "no space left" in res.stderr.lower(), res.stderr
         assert "manifest" in res.stderr, res.stderr
         assert _files(disk) == []
+
+
+def test_cleanup_killed_between_a_manifest_and_its_archive_leaves_no_manifest_alone(source, data_home):
+    assert _backup("--local", source, "-q").returncode == 0
+    backups = data_home / "backups"
+    (archive,) = [p for p in _files(backups) if p.endswith(".tar.zst")]
+    res = subprocess.run([sys.executable, "-m", "cli_recover", "cleanup", "--type", "backups", "--older-than", "0s"],
+                         capture_output=True, text=True, env=fault_env("cleanup.removed-one=kill", base=env()),
+                         cwd=ROOT, timeout=60)
+    assert res.returncode == -signal.SIGKILL
+    assert _files(backups) == [archive]  # the manifest went first: an archive without one, never the reverse
+    assert [e["status"] for e in json.loads(cli("list", "-o", "json").stdout)] == ["no manifest"]
