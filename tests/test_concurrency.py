@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.jobs_helpers import ROOT, cli, env, record, wait_for
+from tests.jobs_helpers import ROOT, cli, env, record, records, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,36 @@ def test_two_sources_to_one_dir_in_the_same_second_get_distinct_names(tmp_path):
         assert cli("verify", r["archive"], "-q").returncode == 0
     assert sorted(os.listdir(out)) == sorted([os.path.basename(x) for x in archives]
                                              + [os.path.basename(x) + ".manifest.json" for x in archives])
+
+
+def test_ten_backups_to_one_explicit_file_one_wins_the_rest_refuse_and_leave_it_alone(source, tmp_path):
+    out = tmp_path / "one.tar.lz4"
+    procs = [_spawn("backup", "filesystem", "--local", source, "-o", out, "-q") for _ in range(10)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    winners = [r for r in results if r[0] == 0]
+    assert len(winners) >= 1  # usually one; a later one that starts after the first committed is refused too
+    for code, err in results:
+        if code != 0:
+            assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+            assert "exists" in err
+    assert sorted(os.listdir(tmp_path)) == ["one.tar.lz4", "one.tar.lz4.manifest.json"]
+    assert cli("verify", out, "-q").returncode == 0
+    for rec in records():
+        if rec["state"] != "succeeded":  # a loser never registered the winner's files as its own
+            assert not rec.get("partial") and not rec.get("removed_partial"), rec
+
+
+def test_a_symlink_planted_at_a_partial_name_is_never_written_through(source, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(victim, out / "x.tar.partial")
+    res = cli("backup", "filesystem", "--local", source, "-o", out / "x.tar", "-q")
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
+    os.symlink(victim, out / "y.tar.manifest.json.partial")
+    res = cli("backup", "filesystem", "--local", source, "-o", out / "y.tar", "-q")
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert victim.read_text() == "precious"
+    res = cli("backup", "filesystem", "--local", source, "-o", f"{out}/", "--json")  # a chosen name moves on
+    assert res.returncode == 0 and victim.read_text() == "precious"
