@@ -128,3 +128,27 @@ def test_a_symlink_planted_at_a_partial_name_is_never_written_through(source, tm
     assert victim.read_text() == "precious"
     res = cli("backup", "filesystem", "--local", source, "-o", f"{out}/", "--json")  # a chosen name moves on
     assert res.returncode == 0 and victim.read_text() == "precious"
+
+
+def test_two_pods_data_to_one_dir_at_once_through_the_sandbox(tmp_path):
+    from cli_recover.kube.sandbox import make_pod, serve
+
+    root = tmp_path / "cluster"
+    for name in ("web-1", "web-2"):
+        make_pod(root, "default", name, {"containers": [{"name": "main"}]},
+                 {"data/who.txt": name, "data/blob.bin": os.urandom(300_000)})
+    out = tmp_path / "out"
+    out.mkdir()
+    with serve(root, kubeconfig_path=tmp_path / "kubeconfig") as sb:
+        procs = [_spawn("backup", "filesystem", pod, "/data", "-o", f"{out}/", "--json", "-q",
+                        "--kubeconfig", sb.kubeconfig_path) for pod in ("web-1", "web-2", "web-1", "web-2")]
+        results = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=120)
+            assert p.returncode == 0, stderr
+            results.append(json.loads(stdout))
+    archives = [r["archive"] for r in results]
+    assert len(set(archives)) == 4, archives  # all named data-<stamp>[-N].tar.zst
+    for a in archives:
+        assert cli("verify", a, "-q").returncode == 0
+    assert len(os.listdir(out)) == 8
