@@ -27,5 +27,18 @@ def logs_dir() -> Path:
 
 
 def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    """path, created with its missing parents 0700 whatever the umask: what we keep is private.
+    Folders that exist already are left as they are (they may be the user's)."""
+    path = Path(path)
+    missing = []
+    p = path
+    while not os.path.isdir(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            continue  # made by another process a moment ago (or a file: the caller's open says so)
+        os.chmod(d, 0o700)
     return path

@@ -22,6 +22,16 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def open_append(path: str | os.PathLike, **kwargs):
+    """A text file opened for appending, created 0600 (logs: private whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        return os.fdopen(fd, "a", **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def write_tmp(directory: Path, name: str, data: bytes, mode: int = 0o600) -> Path:
     """A fsynced hidden temporary file in directory holding data (to be renamed or linked into place)."""
     tmp = directory / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"

@@ -24,7 +24,6 @@ def catalog(directory: Path) -> list[dict]:
                 entries.append({"archive": str(directory / archive_name), "name": archive_name,
                                 "status": f"bad manifest: {exc}"})
                 continue
-            present = archive_name in names
             codec, size, sha = _obj(m, "codec"), _obj(m, "bytes"), _obj(m, "sha256")
             entries.append({
                 "archive": str(directory / archive_name),
@@ -38,13 +37,32 @@ def catalog(directory: Path) -> list[dict]:
                 "stored_bytes": size.get("stored"),
                 "members": m.get("members_count"),
                 "sha256": sha.get("stored"),
-                "status": "ok" if present else "archive missing",
+                "status": _status(directory / archive_name, size.get("stored")),
             })
-        elif ".tar" in name and not name.endswith(".partial") and name + SUFFIX not in names:
-            entries.append({"archive": str(path), "name": name, "status": "no manifest",
-                            "stored_bytes": path.stat().st_size})
+        elif ".tar" in name and not name.startswith(".") and not name.endswith(".partial") and name + SUFFIX not in names:
+            try:
+                stored = (directory / name).stat().st_size
+            except OSError:
+                continue  # gone since the listing
+            status = "no manifest"
+            if name + SUFFIX + ".partial" in names:  # a backup between its two renames (docs/FORMAT.md)
+                status = "manifest not committed yet (running or killed backup: `cli-recover status` finishes it)"
+            entries.append({"archive": str(path), "name": name, "status": status, "stored_bytes": stored})
     entries.sort(key=lambda e: (str(e.get("created") or ""), e.get("name") or ""), reverse=True)
     return entries
+
+
+def _status(archive: Path, stored) -> str:
+    """ok, archive missing, or size mismatch: a stat, not a checksum (that is `verify`)."""
+    try:
+        actual = archive.stat().st_size
+    except FileNotFoundError:
+        return "archive missing"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    if actual != stored:
+        return f"size mismatch: {actual} bytes, the manifest says {stored}"
+    return "ok"
 
 
 def _obj(manifest: dict, key: str) -> dict:

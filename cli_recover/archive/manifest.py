@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from cli_recover.errors import UsageError
+from cli_recover.testhooks import fault_point
 
 FORMAT = "cli-recover/manifest"
 FORMAT_VERSION = 1
@@ -21,11 +22,70 @@ def manifest_path(archive: str | os.PathLike) -> Path:
     return Path(str(archive) + SUFFIX)
 
 
+def partial_path(archive: str | os.PathLike) -> Path:
+    """Where the archive is written until it commits."""
+    return Path(str(archive) + ".partial")
+
+
+def manifest_partial_path(archive: str | os.PathLike) -> Path:
+    """Where the manifest is written until it commits (after the archive, see docs/FORMAT.md)."""
+    return Path(str(manifest_path(archive)) + ".partial")
+
+
 def spool_path(archive: str | os.PathLike) -> Path:
     """Where a running backup spools its member index: a known name, so a job killed with -9 can
     have it removed with its other partial output."""
     archive = Path(archive)
     return archive.with_name(f".members-{archive.name}.jsonl")
+
+
+def partial_outputs(archive: str | os.PathLike) -> list[Path]:
+    """Every file a backup to `archive` writes before it commits: the job's to remove if it fails."""
+    return [partial_path(archive), spool_path(archive), manifest_partial_path(archive)]
+
+
+def _taken(archive: Path) -> bool:
+    return any(os.path.lexists(p) for p in (archive, manifest_path(archive), *partial_outputs(archive)))
+
+
+def reserve_output(archive: str | os.PathLike, *, extension: str = "", unique: bool = False,
+                   attempts: int = 1000) -> Path:
+    """Reserve an archive name for one backup: create `<archive>.partial` exclusively (O_EXCL, 0600).
+
+    The `.partial` exists from this moment until the archive is renamed into place, so at every
+    instant either it or the archive marks the name as taken: two backups can never get one name.
+    Only the process that created the `.partial` may register it (and the files derived from the
+    name) as its own to remove. With `unique`, a taken name gets a `-2`, `-3`... suffix before
+    `extension`; otherwise a taken name is a one-line error. Returns the reserved archive path."""
+    archive = Path(archive)
+    name = archive.name
+    stem = name[: -len(extension)] if extension and name.endswith(extension) else name
+    ext = name[len(stem):]
+    for n in range(1, attempts + 1):
+        candidate = archive if n == 1 else archive.with_name(f"{stem}-{n}{ext}")
+        if not _taken(candidate):
+            partial = partial_path(candidate)
+            try:
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError:
+                fd = None
+            except OSError as exc:
+                raise UsageError(f"cannot write the archive in {candidate.parent}: {exc.strerror or exc}") from None
+            if fd is not None:
+                os.fchmod(fd, 0o600)
+                os.close(fd)
+                # The .partial is ours. The archive may have appeared just before we created it (a
+                # backup that committed this name a moment ago): then the name is not ours after all.
+                if not os.path.lexists(candidate) and not os.path.lexists(manifest_path(candidate)):
+                    return candidate
+                os.unlink(partial)
+        if not unique:
+            if os.path.lexists(candidate):
+                raise UsageError(f"{candidate} already exists; cli-recover never overwrites an archive")
+            raise UsageError(f"{partial_path(candidate)} or another file of a backup to {candidate.name} exists: "
+                             "a backup to it is running or was killed (see: cli-recover status; remove the "
+                             "*.partial files if none runs)")
+    raise UsageError(f"no free archive name like {archive} after {attempts} tries")
 
 
 class MemberSpool:
@@ -57,13 +117,16 @@ class MemberSpool:
             pass
 
     def write_manifest(self, header: dict, dest: Path) -> None:
-        """Writes header + members to dest atomically (tmp, fsync, rename)."""
+        """Writes header + members to dest (created exclusively, 0600) and fsyncs it, then drops the
+        spool. dest is the manifest's .partial name: the caller renames it into place after the
+        archive (see docs/FORMAT.md, "How a backup commits")."""
         self.close()
-        tmp = dest.with_name(dest.name + ".partial")
         body = _dumps(header, indent=1)
         assert body.endswith("}")
-        with open(tmp, "w", encoding="utf-8") as out, open(self.path, encoding="utf-8") as lines:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out, open(self.path, encoding="utf-8") as lines:
             out.write(body[:-1].rstrip() + ',\n "members": [')
+            fault_point("commit.manifest-write")  # half of the manifest is written
             first = True
             for line in lines:
                 out.write("\n  " if first else ",\n  ")
@@ -72,7 +135,6 @@ class MemberSpool:
             out.write("\n ]\n}\n")
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, dest)
         self.discard()
 
 

@@ -9,6 +9,7 @@ partial file is removed and the error says why.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
@@ -22,10 +23,20 @@ from pathlib import Path
 
 from cli_recover import __version__
 from cli_recover.archive.codecs import Compressor, Decompressor, codec_info
-from cli_recover.archive.manifest import FORMAT, FORMAT_VERSION, MemberSpool, manifest_path, spool_path
+from cli_recover.archive.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    MemberSpool,
+    manifest_partial_path,
+    manifest_path,
+    partial_path,
+    reserve_output,
+    spool_path,
+)
 from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
 from cli_recover.fsutil import fsync_dir
+from cli_recover.testhooks import fault_point
 
 CHUNK = 1 << 20
 QUEUE_DEPTH = 8  # chunks in flight per stage: memory is bounded by ~2 x QUEUE_DEPTH MiB
@@ -78,6 +89,7 @@ class BackupRequest:
     ok_exit_codes: tuple[int, ...] = (0,)
     estimate: Callable[[], int | None] | None = None  # run in a thread; total for progress
     threads: int | None = None
+    reserved: bool = False  # the caller created `<output>.partial` (manifest.reserve_output)
 
 
 class _Stage(threading.Thread):
@@ -133,9 +145,9 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     info = codec_info(req.codec)
     out = Path(req.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    if out.exists():
-        raise RecoverError(f"{out} already exists; choose another -o or remove it first")
+    partial, mpartial, mpath = partial_path(out), manifest_partial_path(out), manifest_path(out)
+    if not req.reserved:
+        reserve_output(out)  # the name is ours from here (or a one-line error)
     started, t0 = utc_now(), time.monotonic()
 
     total: list[int | None] = [None]
@@ -168,10 +180,10 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             indexer.finish()
 
     try:
-        f = open(partial, "xb")  # never write into another backup's .partial
-    except FileExistsError:
-        raise RecoverError(f"{partial} exists: another backup is writing {out.name}") from None
+        # the .partial we reserved (created exclusively): never one another backup is writing
+        f = os.fdopen(os.open(partial, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW), "wb")
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         raise RecoverError(f"cannot write the archive in {out.parent}: {exc.strerror or exc}") from None
     try:
         spool = MemberSpool(spool_path(out))
@@ -316,15 +328,35 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         "options": req.options,
         "warnings": warnings,
     }
-    mpath = manifest_path(out)
+    # The commit (docs/FORMAT.md, "How a backup commits"): both files are complete and durable
+    # under their .partial names before either is renamed; the archive is renamed first (the commit
+    # point), then the manifest. A reader never sees a manifest without its archive, and a crash
+    # between the renames leaves an archive whose complete manifest is still `.partial`: the
+    # vanished-job check (engine/store.py) finishes that rename.
+    renamed: list[Path] = []
     try:
-        spool.write_manifest(header, mpath)
+        fault_point("commit.archive-synced")
+        spool.write_manifest(header, mpartial)  # written and fsynced, not renamed
+        fsync_dir(out.parent)  # both .partial names are durable before the first rename
+        fault_point("commit.manifest-written")
         os.replace(partial, out)  # the commit point: the archive exists only when complete
+        renamed.append(out)
+        fault_point("commit.archive-renamed")
+        os.replace(mpartial, mpath)
+        renamed.append(mpath)
+        fault_point("commit.manifest-renamed")
         fsync_dir(out.parent)
+        fault_point("commit.dir-synced")
     except BaseException as exc:
+        for p in reversed(renamed):  # the manifest goes before its archive
+            p.unlink(missing_ok=True)
+        mpartial.unlink(missing_ok=True)
         _abort(exc)
-        mpath.unlink(missing_ok=True)
-        raise RecoverError(f"cannot finish the archive: {exc}") from None
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise RecoverError(f"no space left on the device holding {out.parent} while writing the manifest; "
+                               "no archive was written") from None
+        raise RecoverError(f"cannot finish the archive: {exc}; no archive was written") from None
+    spool.discard()
     header["archive_path"] = str(out)
     header["manifest_path"] = str(mpath)
     return header

@@ -85,27 +85,26 @@ def _cancel_for(handle):
 
 
 def default_output(label: str, extension: str) -> Path:
+    """`$CLI_RECOVER_HOME/backups/<label>-<UTC time><extension>` (a name only: see reserve_output)."""
     from cli_recover.config import backups_dir
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    base = backups_dir() / f"{label}-{stamp}{extension}"
-    n = 2
-    candidate = base
-    while candidate.exists() or candidate.with_name(candidate.name + ".partial").exists():
-        candidate = base.with_name(f"{label}-{stamp}-{n}{extension}")
-        n += 1
-    return candidate
+    return backups_dir() / f"{label}-{stamp}{extension}"
 
 
-def resolve_output(output: str | None, label: str, extension: str) -> Path:
-    if not output:
-        return default_output(label, extension)
+def resolve_output(output: str | None, label: str, extension: str) -> tuple[Path, bool]:
+    """(archive path, unique): unique when cli-recover chose the name (the default folder or `-o
+    DIR/`), so a name taken by another backup gets a -2, -3... suffix when it is reserved."""
+    if output is None:
+        return default_output(label, extension), True
+    if not output.strip():
+        raise UsageError("-o is empty: give an archive file or a folder (or leave -o out for the default)")
     path = Path(output).expanduser()
     if output.endswith(("/", os.sep)) and not path.is_dir():  # `-o DIR/` names a folder, never a file
         raise UsageError(f"the folder for -o does not exist: {path}")
     if path.is_dir():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        return path / f"{label}-{stamp}{extension}"
+        return (path / f"{label}-{stamp}{extension}").absolute(), True
     if path.exists():
         raise UsageError(f"{path} already exists; cli-recover never overwrites an archive")
     partial = path.with_name(path.name + ".partial")
@@ -114,22 +113,44 @@ def resolve_output(output: str | None, label: str, extension: str) -> Path:
                          "(see: cli-recover status; remove the .partial file if none runs)")
     if not path.parent.exists():
         raise UsageError(f"the folder for -o does not exist: {path.parent}")
-    return path.absolute()
+    return path.absolute(), False
+
+
+# what an archive's name says about its compression (longest suffix first)
+_NAME_CODECS = ((".tar.zst", "zstd"), (".tzst", "zstd"), (".tar.gz", "gzip"), (".tgz", "gzip"),
+                (".tar.lz4", "lz4"), (".tar", "none"))
+
+
+def codec_for_output(output: str | None, compression: str | None) -> str:
+    """The codec: --compression, else what `-o NAME`'s extension says, else zstd. A name that says
+    another codec than --compression is refused (a .tar.gz file must be gzip)."""
+    named = None
+    if output and not output.endswith(("/", os.sep)) and not Path(output).expanduser().is_dir():
+        lower = output.lower()
+        named = next((codec for suffix, codec in _NAME_CODECS if lower.endswith(suffix)), None)
+    if compression is None:
+        return named or "zstd"
+    if named is not None and named != compression:
+        raise UsageError(f"-o {Path(output).name} names a {named} archive but --compression is {compression}: "
+                         "make them agree (or leave --compression out to take it from the name)")
+    return compression
 
 
 def cmd_backup(args) -> int:
     from cli_recover.archive.codecs import codec_info, resolve_level
-    from cli_recover.archive.manifest import manifest_path, spool_path
+    from cli_recover.archive.manifest import manifest_path, partial_outputs, reserve_output
     from cli_recover.archive.pipeline import BackupRequest, run_backup
+    from cli_recover.config import backups_dir, ensure_dir
     from cli_recover.engine.runner import JobSpec, run_as_job
 
     provider = _load_provider(args.provider)
     pod = _positional_target(args, "path", "backup", provider.name)
+    args.compression = codec_for_output(args.output, args.compression)
     level = resolve_level(args.compression, args.level)
     target = make_target(args, pod)
     plan = provider.backup_plan(args, target)
     ext = getattr(provider, "file_extension", ".tar") + codec_info(args.compression).extension
-    output = resolve_output(args.output, plan.label, ext)
+    output, unique = resolve_output(args.output, plan.label, ext)
 
     if args.dry_run:
         estimate = plan.estimate() if plan.estimate else None
@@ -151,18 +172,31 @@ def cmd_backup(args) -> int:
                    options=options)
 
     def work(handle) -> dict:
-        partial = output.with_name(output.name + ".partial")
-        handle.set_paths(archive=output, manifest=manifest_path(output),
-                         partial=[str(partial), str(spool_path(output))])
+        if args.output is None:
+            ensure_dir(backups_dir())
+        # Reserve the name (the .partial, created exclusively) before registering anything as ours.
+        archive = reserve_output(output, extension=ext, unique=unique)
+        handle.set_paths(archive=archive, manifest=manifest_path(archive),
+                         partial=[str(p) for p in partial_outputs(archive)])
         handle.log(f"producer on {target.describe()}: {' '.join(plan.argv)}")
         progress = _job_progress(args, handle, "backup")
+        producers = []
+
+        def on_process(p) -> None:
+            producers.append(p)
+            handle.on_cancel(p.kill)
+
         try:
             header = run_backup(
-                BackupRequest(target=target, argv=plan.argv, output=output, codec=args.compression, level=level,
+                BackupRequest(target=target, argv=plan.argv, output=archive, codec=args.compression, level=level,
                               provider=provider.name, source=plan.source, stream_type=provider.stream_type,
-                              options=plan.options, ok_exit_codes=plan.ok_exit_codes, estimate=plan.estimate),
-                progress=progress, cancel=_cancel_for(handle), on_process=lambda p: handle.on_cancel(p.kill),
+                              options=plan.options, ok_exit_codes=plan.ok_exit_codes, estimate=plan.estimate,
+                              reserved=True),
+                progress=progress, cancel=_cancel_for(handle), on_process=on_process,
             )
+        except BaseException:
+            _log_stderr_tail(handle, producers)
+            raise
         finally:
             progress.close()
         for warning in header.get("warnings", []):
@@ -196,6 +230,21 @@ def cmd_backup(args) -> int:
                       f"({ratio:.2f}x) in {result['duration_seconds']:.1f}s", file=sys.stderr)
             print(result["archive"])
     return code
+
+
+STDERR_TAIL_LINES = 20
+
+
+def _log_stderr_tail(handle, producers) -> None:
+    """The error names tar's most telling line; the job log keeps the tail of what it said."""
+    for p in producers:
+        try:
+            lines = [ln for ln in p.stderr_text().splitlines() if ln.strip()]
+        except Exception:  # noqa: BLE001 - the log is best effort
+            continue
+        if lines:
+            handle.log(f"producer stderr (last {min(len(lines), STDERR_TAIL_LINES)} of {len(lines)} lines):\n"
+                       + "\n".join(lines[-STDERR_TAIL_LINES:]))
 
 
 def _positional_target(args, second: str, verb: str, provider: str) -> str | None:
@@ -463,7 +512,8 @@ def register(sub, argv: list[str] | None = None) -> None:
                               "show what would run and the estimated size")
         p.add_argument("-o", "--output", metavar="ARCHIVE",
                        help="archive file or folder (default: $CLI_RECOVER_HOME/backups/<source>-<UTC time>.tar.<ext>)")
-        p.add_argument("--compression", choices=CODEC_CHOICES, default="zstd", help="default: zstd")
+        p.add_argument("--compression", choices=CODEC_CHOICES, default=None,
+                       help="default: what the -o file name says (.tar, .tar.zst, .tar.gz, .tar.lz4), else zstd")
         p.add_argument("--level", type=int, help="compression level (zstd 1-22, default 3; lz4 0-16; gzip 1-9)")
         if wanted == ["backup", name]:
             _load_provider(name).add_backup_arguments(p)

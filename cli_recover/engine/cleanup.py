@@ -17,6 +17,7 @@ from pathlib import Path
 from cli_recover import config
 from cli_recover.engine.model import ACTIVE_STATES, parse_iso
 from cli_recover.engine.store import JobStore
+from cli_recover.testhooks import fault_point
 
 TYPES = ("backups", "history", "logs")
 JOB_LOG = re.compile(r"[0-9a-z]{12}\.log")  # logs/<job id>.log; other logs (scheduler.log) are not jobs
@@ -140,12 +141,15 @@ def _backups(protected: set[str]) -> list[Item]:
             path = os.path.abspath(os.path.join(dirpath, name))
             if name.endswith(MANIFEST_SUFFIX):
                 archive = path[: -len(MANIFEST_SUFFIX)]
-                group = [archive, path] if os.path.basename(archive) in names else [path]
+                # the manifest is removed first: a reader never sees a manifest without its archive
+                group = [path, archive] if os.path.basename(archive) in names else [path]
                 if any(p in protected for p in group):
                     continue
                 when = manifest_created(path) or _mtime(archive) or _mtime(path) or 0.0
                 note = "" if len(group) == 2 else "manifest without its archive"
                 items.append(Item("backups", archive if len(group) == 2 else path, group, when, note=note))
+            elif name.endswith(MANIFEST_SUFFIX + PARTIAL_SUFFIX) and name[: -len(MANIFEST_SUFFIX + PARTIAL_SUFFIX)] in names:
+                continue  # the complete manifest of an archive in place (a commit cut between its renames)
             elif name.endswith(PARTIAL_SUFFIX) or (name.startswith(".members-") and name.endswith(".jsonl")):
                 if path in protected or _partial_owner_active(path, protected):
                     continue
@@ -172,6 +176,7 @@ def execute(items: list[Item], *, store: JobStore | None = None) -> list[Item]:
             try:
                 os.unlink(p)
                 item.removed.append(p)
+                fault_point("cleanup.removed-one")
             except FileNotFoundError:
                 pass
             except OSError as exc:

@@ -52,6 +52,7 @@ from cli_recover.engine.model import (
 )
 from cli_recover.engine.store import JobStore, remove_paths
 from cli_recover.errors import Cancelled, RecoverError
+from cli_recover.fsutil import open_append, replace_file
 
 __all__ = ["JobSpec", "JobHandle", "add_job_arguments", "run_as_job", "redact", "redact_argv",
            "START_TIMEOUT", "PROGRESS_INTERVAL"]
@@ -207,8 +208,8 @@ class JobHandle:
                 if self._log_file is None:
                     path = Path(self.record["log"])
                     config.ensure_dir(path.parent)
-                    self._log_file = open(path, "a", buffering=1, encoding="utf-8",  # noqa: SIM115
-                                          errors="backslashreplace")  # a non-UTF-8 file name
+                    self._log_file = open_append(path, buffering=1, encoding="utf-8",
+                                                 errors="backslashreplace")  # a non-UTF-8 file name
                 self._log_file.write(data)
             except OSError:
                 pass
@@ -333,9 +334,7 @@ def _write_pid_file(store: JobStore, record: dict) -> None:
     path = store.pid_path(record["id"])
     try:
         config.ensure_dir(path.parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(f"{os.getpid()}\n")
-        os.replace(tmp, path)
+        replace_file(path, f"{os.getpid()}\n".encode(), durable=False)
         record["pid_file"] = str(path)
     except OSError:
         record["pid_file"] = None
@@ -456,7 +455,7 @@ def _launch_background(store: JobStore, args, spec: JobSpec) -> tuple[int, None]
     env = dict(os.environ)
     root = _package_root()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(log_path, "a", encoding="utf-8", errors="backslashreplace") as logf:
+    with open_append(log_path, encoding="utf-8", errors="backslashreplace") as logf:
         logf.write(f"{iso()} launching background job {job_id}: cli-recover {' '.join(redact_argv(argv))}\n")
         logf.flush()
         try:

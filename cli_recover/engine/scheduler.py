@@ -38,6 +38,7 @@ from cli_recover.engine import proc
 from cli_recover.engine import schedules as sched
 from cli_recover.engine.model import ACTIVE_STATES, FINAL_STATES, human_duration, iso, parse_iso
 from cli_recover.errors import RecoverError
+from cli_recover.fsutil import open_append
 
 DEFAULT_GRACE = 3600.0
 DEFAULT_TICK = 5.0
@@ -261,7 +262,7 @@ class Scheduler:
                 with contextlib.suppress(FileNotFoundError):
                     if path.stat().st_size > LOG_MAX_BYTES:
                         os.replace(path, path.with_name(path.name + ".1"))  # one old log is kept
-                with open(path, "a", encoding="utf-8") as f:
+                with open_append(path, encoding="utf-8") as f:
                     f.write(line)
             except OSError:
                 pass
@@ -536,7 +537,7 @@ def start_background(*, grace: float, tick: float, timeout: float = 15.0) -> int
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     path = log_path()
     config.ensure_dir(path.parent)
-    with open(path, "a", encoding="utf-8") as logf:
+    with open_append(path, encoding="utf-8") as logf:
         child = subprocess.Popen([sys.executable, "-m", "cli_recover", "scheduler", "start", "--tick", f"{tick:g}",
                                   "--grace", f"{grace:g}s", "--detached"],
                                  stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,

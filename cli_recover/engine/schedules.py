@@ -748,7 +748,7 @@ def apply_retention(schedule: dict, *, now: float | None = None, log: Callable[[
     _ids, protected = protected_paths(store, store.summaries(prune=False))
     removed: list[str] = []
     for a in doomed:
-        group = [a.path, a.path + ".manifest.json"]
+        group = [a.path + ".manifest.json", a.path]  # the manifest first: never one without its archive
         if any(os.path.abspath(p) in protected for p in group):
             log(f"retention: kept {a.path}: it belongs to a running job")
             continue

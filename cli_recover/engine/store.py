@@ -27,6 +27,7 @@ from cli_recover.engine.model import (
     ACTIVE_STATES,
     FAILED,
     QUEUED,
+    SUCCEEDED,
     describe_target,
     iso,
     new_job_id,
@@ -36,7 +37,7 @@ from cli_recover.engine.model import (
     valid_job_id,
 )
 from cli_recover.errors import RecoverError, UsageError
-from cli_recover.fsutil import fsync_dir, replace_file, write_tmp
+from cli_recover.fsutil import fsync_dir, open_append, replace_file, write_tmp
 
 ENV_HISTORY_MAX_AGE = "CLI_RECOVER_HISTORY_MAX_AGE"
 DEFAULT_HISTORY_MAX_AGE = 30 * 86400
@@ -115,6 +116,36 @@ def remove_paths(paths) -> list[str]:
         except OSError:
             pass
     return removed
+
+
+def finish_commit(rec: dict) -> dict | None:
+    """For a backup whose process vanished: its result when the archive was committed, else None.
+
+    The commit (docs/FORMAT.md) renames the archive into place first, then its manifest, both
+    written and fsynced as `.partial` before. An archive in place whose manifest is still
+    `<manifest>.partial` was killed between the two renames: the manifest is complete, and the
+    rename is finished here. The archive name was reserved by this job, so a file there is its own."""
+    archive, manifest = rec.get("archive"), rec.get("manifest")
+    if rec.get("kind") != "backup" or not archive or not manifest or not os.path.isfile(archive):
+        return None
+    if not os.path.exists(manifest):
+        try:
+            os.replace(manifest + ".partial", manifest)
+        except OSError:
+            return None  # an archive with no manifest at all: not ours to judge; it stays
+        fsync_dir(os.path.dirname(manifest))
+    result = {"archive": archive, "manifest": manifest, "completed_by": os.getpid()}
+    try:
+        with open(manifest, "rb") as f:  # the header only: the member index can be huge
+            text = f.read(1 << 20)
+        cut = text.find(b',\n "members": [')
+        head = json.loads(text[:cut] + b"}" if cut > 0 else text)
+        result.update(raw_bytes=head["bytes"]["raw"], stored_bytes=head["bytes"]["stored"],
+                      members=head.get("members_count"), sha256=head["sha256"]["stored"],
+                      compression=head["codec"]["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return result
 
 
 class JobStore:
@@ -249,14 +280,9 @@ class JobStore:
         return {}
 
     def _save_index(self, entries: dict) -> None:
-        tmp = self.dir / f".index.{os.getpid()}.{time.monotonic_ns()}.tmp"
-        try:
-            with open(tmp, "w") as f:
-                f.write(json.dumps({"v": INDEX_VERSION, "entries": entries}, separators=(",", ":")))
-            os.replace(tmp, self.dir / INDEX_NAME)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        data = json.dumps({"v": INDEX_VERSION, "entries": entries}, separators=(",", ":")).encode()
+        with contextlib.suppress(OSError):  # a cache: losing a write only costs a re-read
+            replace_file(self.dir / INDEX_NAME, data, durable=False)
 
     def summaries(self, *, reconcile: bool = True, prune: bool = True) -> list[dict]:
         """Summaries of every job, newest first. Marks vanished jobs failed; prunes old history."""
@@ -348,16 +374,26 @@ class JobStore:
             if rec.get("state") not in ACTIVE_STATES or self._alive(rec):
                 return None
             pid = rec.get("pid")
-            rec["state"] = FAILED
-            rec["error"] = (f"the job's process (pid {pid}) disappeared: killed, crashed or the machine "
-                            "restarted")
             rec["finished"] = iso()
-            rec["exit_code"] = None
+            committed = finish_commit(rec)
+            if committed is not None:
+                # killed after the commit point: the archive is complete, its manifest is now in place
+                rec["state"] = SUCCEEDED
+                rec["exit_code"] = 0
+                rec["error"] = None
+                rec["result"] = committed
+                why = (f"the job's process (pid {pid}) disappeared after its archive was committed; "
+                       "the manifest's rename was finished")
+            else:
+                rec["state"] = FAILED
+                rec["error"] = why = (f"the job's process (pid {pid}) disappeared: killed, crashed or the "
+                                      "machine restarted")
+                rec["exit_code"] = None
             removed = remove_paths(rec.get("partial"))
             rec["removed_partial"] = removed
             self.write(rec)
             remove_paths([self.pid_path(job_id)])
-        self._append_log(rec, f"marked failed by {os.getpid()}: {rec['error']}"
+        self._append_log(rec, f"marked {rec['state']} by {os.getpid()}: {why}"
                          + (f"; removed partial output: {', '.join(removed)}" if removed else ""))
         return rec
 
@@ -365,7 +401,7 @@ class JobStore:
         path = rec.get("log") or str(self.log_path(rec["id"]))
         try:
             config.ensure_dir(Path(path).parent)
-            with open(path, "a") as f:
+            with open_append(path, encoding="utf-8", errors="backslashreplace") as f:
                 f.write(f"{iso()} {line}\n")
         except OSError:
             pass
