@@ -290,15 +290,29 @@ class _SparseHash:
         return self.h.hexdigest()
 
 
-def _check_regions(regions: list, size: int, stored: int, name: str) -> None:
+def _check_regions(regions: list, size: int, stored: int, name: str) -> int:
+    """The data bytes the map uses. GNU tar reads region after region and skips what is left of
+    the member's data (less than a block when GNU tar wrote it), so a shorter map is fine."""
     pos = total = 0
-    for offset, length in regions:
+    last = max((i for i, (_, length) in enumerate(regions) if length), default=0)
+    for i, (offset, length) in enumerate(regions):
         if offset < pos or offset + length > size:
             raise IntegrityError(f"refusing sparse member with an inconsistent map: {name}")
+        if length % BLOCK and i < last:
+            # GNU tar reads every region's data from a block boundary: a map of smaller regions
+            # packed together (some writers make them) means something else to it
+            raise IntegrityError(f"refusing sparse member with regions GNU tar reads differently: {name}")
         pos = offset + length
         total += length
-    if total != stored:
+    if total > stored:
         raise IntegrityError(f"refusing sparse member whose map does not match its data size: {name}")
+    return total
+
+
+def _sparse_size(regions: list) -> int:
+    """The size GNU tar gives the file: the end of its map's last entry (a file that ends in a hole
+    has a last entry of length 0 there), even where the stated real size says more."""
+    return sum(regions[-1]) if regions else 0
 
 
 def _pairs(numbers: list[int], name: str) -> list:
@@ -387,6 +401,7 @@ class TarIndexer:
     _sparse_ext: bool = False  # old GNU sparse extension blocks still to come before the data
     _smap: bytearray | None = None  # a pax 1.0 sparse map being read from the data
     _smap_lines: int = 0
+    _data_left: int | None = None  # region bytes still to come of a sparse member
 
     def feed(self, data) -> None:
         view = memoryview(data)
@@ -535,7 +550,7 @@ class TarIndexer:
         if pax_size is not None:
             size = pax_size
         if not name:
-            raise IntegrityError("refusing a member without a name")
+            name = "."  # GNU tar: "Substituting `.' for empty member name"
         if len(name) > PATH_LIMIT or len(link) > PATH_LIMIT:
             raise IntegrityError(f"refusing a member name or link longer than {PATH_LIMIT} bytes")
         kind = TYPE_NAMES.get(typeflag, "other")
@@ -617,8 +632,10 @@ class TarIndexer:
 
     def _sparse_ready(self) -> None:
         member = self._current
-        _check_regions(member.sparse, member.size, member.stored, member.path)
-        self._begin_content(member.stored)
+        payload = member.stored
+        self._data_left = member.stored = _check_regions(member.sparse, member.size, payload, member.path)
+        member.size = _sparse_size(member.sparse)
+        self._begin_content(payload)
 
     def _begin_content(self, data_size: int, start: bool = True) -> None:
         """The member's header is complete: guard it, then stream its content (start=False: it
@@ -643,6 +660,9 @@ class TarIndexer:
     def _payload(self, chunk) -> None:
         mode = self._mode
         if mode == "data":
+            if self._data_left is not None:  # a sparse member: the bytes after its regions are slack
+                chunk = chunk[: self._data_left]
+                self._data_left -= len(chunk)
             if self._hasher is not None:
                 self._hasher.update(chunk)
             if self.on_content is not None:
@@ -676,7 +696,8 @@ class TarIndexer:
         self._smap = None
         if member.stored < 0:
             raise IntegrityError(f"refusing a sparse member whose map is larger than its data: {member.path}")
-        _check_regions(member.sparse, member.size, member.stored, member.path)
+        self._data_left = member.stored = _check_regions(member.sparse, member.size, member.stored, member.path)
+        member.size = _sparse_size(member.sparse)
         self._begin_content(member.stored, start=False)
 
     def _end_payload(self) -> None:
@@ -704,6 +725,7 @@ class TarIndexer:
         if mode == "skip" and self._current is None:
             return  # a volume label
         member, self._current = self._current, None
+        self._data_left = None
         if member is None:
             return
         if self._hasher is not None:
