@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 from cli_recover.errors import IntegrityError
@@ -84,12 +85,20 @@ def _bad(what: str) -> IntegrityError:
 
 
 _SPACES = b" \t\n\v\f\r"
+_OCTAL = re.compile(rb"\0?[ \t\n\v\f\r]*([0-7]*)(?:[\0 \t\n\v\f\r]|\Z)")
 
 
 def parse_number(field_bytes: bytes, what: str, *, signed: bool = False) -> int:
     """A numeric header field exactly as GNU tar's from_header reads it: one leading NUL, leading
     blanks, then octal digits ended by NUL, a blank or the field's end; or base-256 (first byte
     0x80, or 0xff for a negative number). Anything else (`0o`, `_`, signs, junk) is refused."""
+    m = _OCTAL.match(field_bytes)
+    if m is not None:  # the common case, in one regex
+        digits = m.group(1)
+        if digits:
+            return int(digits, 8)
+        if m.end(1) < len(field_bytes):
+            return 0
     pos, end = 0, len(field_bytes)
     if pos < end and field_bytes[pos] == 0:
         pos += 1
