@@ -430,6 +430,9 @@ class RestoreRequest:
     # when the whole file was verified just before; it is the check that remains with --no-verify.
     # (Stored rather than raw bytes: fewer of them, hashed in the decompress thread.)
     check_stored: bool = True
+    # (path, occurrence) of members to leave out; None: all but the last copy of a path the
+    # manifest lists twice (pass duplicate_copies() of a scanned member list for an archive without one)
+    drop: set | None = None
 
 
 def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
@@ -464,7 +467,8 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     # accepted (see docs/FORMAT.md, "The restore stream"), so no parser disagreement can reach it
     writer = None
     if req.stream_type == "tar":
-        writer = CanonicalTar(send, on_header=lambda m: check_safe(m, symlinks), drop=duplicate_copies(req.manifest))
+        drop = req.drop if req.drop is not None else duplicate_copies(req.manifest)
+        writer = CanonicalTar(send, on_header=lambda m: check_safe(m, symlinks), drop=drop)
     sink = writer.feed if writer is not None else send
 
     try:

@@ -411,6 +411,7 @@ class TarIndexer:
     _smap: bytearray | None = None  # a pax 1.0 sparse map being read from the data
     _smap_lines: int = 0
     _data_left: int | None = None  # region bytes still to come of a sparse member
+    _at: int = 0  # stream offset of the header block being read
 
     def feed(self, data) -> None:
         view = memoryview(data)
@@ -440,6 +441,7 @@ class TarIndexer:
             if not self._hdr and end - pos >= BLOCK:
                 block = bytes(view[pos : pos + BLOCK])
                 pos += BLOCK
+                self._at = self.bytes_seen - (end - pos) - BLOCK
                 self._header(block)
             else:
                 take = min(BLOCK - len(self._hdr), end - pos)
@@ -448,6 +450,7 @@ class TarIndexer:
                 if len(self._hdr) == BLOCK:
                     block = bytes(self._hdr)
                     self._hdr.clear()
+                    self._at = self.bytes_seen - (end - pos) - BLOCK
                     self._header(block)
 
     # --- headers --------------------------------------------------------------------------------
@@ -482,7 +485,7 @@ class TarIndexer:
                 (b if b < 128 else b - 256) for b in block[156:]
             )
             if stored != signed:
-                raise IntegrityError(f"tar header checksum mismatch at byte {self.bytes_seen}: the stream is corrupted")
+                raise IntegrityError(f"tar header checksum mismatch at byte {self._at}: the stream is corrupted")
         typeflag = block[156:157]
         size = parse_number(block[124:136], "size")
         if typeflag in META_TYPES:
