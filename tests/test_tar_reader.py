@@ -301,3 +301,27 @@ def test_restore_of_a_slash_typed_file_hiding_a_device_is_refused(tmp_path):
     assert out.returncode != 0
     assert "device" in out.stderr and "Traceback" not in out.stderr
     assert not os.path.lexists(dest / "disk")
+
+
+@pytest.mark.parametrize("name", ["tar-split/pax-records.tar", "tar-split/pax.tar", "tar-split/gnu.tar",
+                                  "tar-rs/sparse.tar", "libarchive/test_read_format_gtar_sparse_1_17_posix10.tar",
+                                  "libarchive/test_pax_filename_encoding.tar", "tar-split/pax-global-records.tar"])
+def test_chunk_boundaries_do_not_change_the_parse(name):
+    from pathlib import Path
+
+    raw = (Path(__file__).parent / "corpus" / "foreign" / name).read_bytes()
+    whole = _members(raw, step=len(raw))
+    for step in (1, 7, 513):
+        assert _members(raw, step=step) == whole
+
+
+def test_many_global_headers_stay_flat_in_memory():
+    """Issue 9: 1,000 global headers of 1 MB took restore to 2 GB RSS; unneeded records are skipped."""
+    raw = pax([record(b"comment", b"c" * (1 << 20))], b"g") * 40 + file("./x", b"x") + END
+    tracemalloc.start()
+    try:
+        (m,) = _members(raw, step=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert m.path == "x" and peak < 6 << 20, peak

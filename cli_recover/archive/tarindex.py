@@ -26,6 +26,7 @@ GLOBAL_COUNT_LIMIT = 10_000  # pax global headers in one archive
 PATH_LIMIT = 64 << 10  # longest member name or link target (GNU tar fails far below this)
 SPARSE_REGIONS_LIMIT = 1 << 20  # data regions of one sparse member
 NUMBER_KEEP = 128  # bytes kept of a numeric pax value (more is out of range anyway)
+RECORDS_LIMIT = 1 << 20  # records in one pax header (bounds the time a header of tiny records takes)
 
 TYPE_NAMES = {
     b"0": "file", b"\0": "file", b"7": "file", b"1": "hardlink", b"2": "symlink", b"3": "char",
@@ -172,11 +173,10 @@ class _PaxReader:
 
     def __init__(self, keep_limit: int):
         self.records: list[tuple[str, bytes]] = []
-        self.kept = 0
+        self.kept = self.count = 0
         self.keep_limit = keep_limit
         self._state = 0  # 0 length, 1 key, 2 value, 3 newline
         self._length = 0
-        self._digits = 0
         self._used = 0
         self._key = bytearray()
         self._value: bytearray | None = None
@@ -187,7 +187,39 @@ class _PaxReader:
         data = bytes(data)
         pos, end = 0, len(data)
         while pos < end:
-            if self._state == 2:
+            if self._state == 0 and not self._key:
+                pos = self._whole_records(data, pos, end)
+                if pos >= end:
+                    break
+            if self._state == 0:  # the decimal length, up to its blank
+                stop = data.find(b" ", pos, min(end, pos + 21))
+                part = data[pos : stop if stop >= 0 else min(end, pos + 21)]
+                self._key += part
+                if not part.isdigit() and part or len(self._key) > 20:
+                    raise IntegrityError("malformed pax extended header: a record without its decimal length")
+                if stop < 0:
+                    pos += len(part)
+                    continue
+                if not self._key:
+                    raise IntegrityError("malformed pax extended header: a record without its decimal length")
+                self._length, self._used = int(self._key), len(self._key) + 1
+                self._key = bytearray()
+                self._state, pos = 1, stop + 1
+            elif self._state == 1:  # the keyword, up to its '='
+                limit = min(end, pos + max(0, min(1025 - len(self._key), self._length - self._used)))
+                stop = data.find(b"=", pos, limit)
+                part = data[pos : stop if stop >= 0 else limit]
+                self._key += part
+                self._used += len(part)
+                pos += len(part)
+                if stop < 0:
+                    if len(self._key) > 1024 or self._used >= self._length:
+                        raise IntegrityError("malformed pax extended header: a record without '='")
+                    continue
+                self._used += 1
+                pos += 1
+                self._start_value()
+            elif self._state == 2:
                 take = min(self._value_left, end - pos)
                 if self._value is not None:
                     room = self._value_cap - len(self._value)
@@ -197,64 +229,78 @@ class _PaxReader:
                 pos += take
                 if not self._value_left:
                     self._state = 3
-                continue
-            b = data[pos]
-            pos += 1
-            self._used += 1
-            if self._state == 0:
-                if 0x30 <= b <= 0x39 and self._digits < 20:
-                    self._length = self._length * 10 + b - 0x30
-                    self._digits += 1
-                elif b == 0x20 and self._digits:
-                    self._state = 1
-                else:
-                    raise IntegrityError("malformed pax extended header: a record without its decimal length")
-            elif self._state == 1:
-                if b == 0x3D:  # '='
-                    self._start_value()
-                elif len(self._key) >= 1024 or self._used >= self._length:
-                    raise IntegrityError("malformed pax extended header: a record without '='")
-                else:
-                    self._key.append(b)
             else:  # 3: the record's last byte
-                if b != 0x0A or self._used != self._length:
+                self._used += 1
+                pos += 1
+                if data[pos - 1] != 0x0A or self._used != self._length:
                     raise IntegrityError("malformed pax extended header: a record does not end in a newline where its length says")
                 self._end_record()
+
+    def _whole_records(self, data: bytes, pos: int, end: int) -> int:
+        """The records that lie whole in this chunk, without the byte-wise state machine."""
+        while True:
+            space = data.find(b" ", pos, min(end, pos + 21))
+            if space <= pos:
+                return pos
+            digits = data[pos:space]
+            if not digits.isdigit():
+                raise IntegrityError("malformed pax extended header: a record without its decimal length")
+            stop = pos + int(digits)
+            if stop > end:
+                return pos
+            equals = data.find(b"=", space + 1, min(stop, space + 1026))
+            if equals <= space + 1 or data[stop - 1] != 0x0A or b"\0" in data[space + 1 : equals]:
+                raise IntegrityError("malformed pax extended header: a record that is not `LEN key=value\\n`")
+            key = data[space + 1 : equals].decode("utf-8", "surrogateescape")
+            self._count()
+            if key in KEPT_KEYS:
+                self._keep(key, data[equals + 1 : min(stop - 1, equals + 1 + self._cap(key))])
+            pos = stop
+
+    def _count(self) -> None:
+        self.count += 1
+        if self.count > RECORDS_LIMIT:
+            raise IntegrityError(f"refusing a pax extended header of more than {RECORDS_LIMIT} records")
+
+    def _cap(self, key: str) -> int:
+        if key == "GNU.sparse.map":
+            return self.keep_limit
+        return PATH_LIMIT + 1 if key in NAME_KEYS else NUMBER_KEEP
+
+    def _keep(self, key: str, value: bytes) -> None:
+        if key == "GNU.sparse.map" and len(value) >= self._cap(key):
+            raise IntegrityError("refusing a sparse map larger than the limit")
+        value = value.split(b"\0", 1)[0]  # tar reads values as C strings
+        if key in NAME_KEYS and len(value) > PATH_LIMIT:
+            raise IntegrityError(f"refusing a pax {key} longer than {PATH_LIMIT} bytes")
+        self.kept += len(value) + len(key)
+        if self.kept > self.keep_limit:
+            raise IntegrityError("refusing a pax extended header: more kept records than the limit")
+        self.records.append((key, value))
 
     def _start_value(self) -> None:
         if not self._key:
             raise IntegrityError("malformed pax extended header: an empty keyword")
         left = self._length - self._used - 1
-        if left < 0:
+        if left < 0 or b"\0" in self._key:
             raise IntegrityError("malformed pax extended header: a record longer than its length")
         key = self._key.decode("utf-8", "surrogateescape")
         self._value = None
         if key in KEPT_KEYS:
-            cap = PATH_LIMIT + 1 if key in NAME_KEYS else NUMBER_KEEP
-            if key == "GNU.sparse.map":
-                cap = self.keep_limit
-            self._value, self._value_cap = bytearray(), cap
+            self._value, self._value_cap = bytearray(), self._cap(key)
         self._value_left = left
         self._state = 2 if left else 3
 
     def _end_record(self) -> None:
-        key = self._key.decode("utf-8", "surrogateescape")
+        self._count()
         if self._value is not None:
-            value = bytes(self._value).split(b"\0", 1)[0]  # tar reads values as C strings
-            if key in NAME_KEYS and len(value) > PATH_LIMIT:
-                raise IntegrityError(f"refusing a pax {key} longer than {PATH_LIMIT} bytes")
-            if key == "GNU.sparse.map" and len(self._value) >= self._value_cap:
-                raise IntegrityError("refusing a sparse map larger than the limit")
-            self.kept += len(value) + len(key)
-            if self.kept > self.keep_limit:
-                raise IntegrityError("refusing a pax extended header: more kept records than the limit")
-            self.records.append((key, value))
-        self._state, self._length, self._digits, self._used = 0, 0, 0, 0
+            self._keep(self._key.decode("utf-8", "surrogateescape"), bytes(self._value))
+        self._state, self._length, self._used = 0, 0, 0
         self._key = bytearray()
         self._value = None
 
     def finish(self) -> None:
-        if self._state != 0 or self._digits:
+        if self._state != 0 or self._key:
             raise IntegrityError("malformed pax extended header: its last record is cut short")
 
 
