@@ -48,7 +48,20 @@ def encode_header(m: Member) -> bytes:
             info.name = "GNUSparseFile.0/" + (posixpath.basename(m.path).encode("ascii", "replace").decode()[:80] or "f")
             info.size += len(sparse_map(m))
     info.pax_headers = pax
+    if m.sparse is None and not all(_is_utf8(t) for t in (m.raw_name, m.link or "", m.uname, m.gname)):
+        # a name that is not UTF-8 goes into pax with hdrcharset=BINARY, which GNU tar warns about
+        # once per member (and the warning would hide tar's real error): the GNU format stores the
+        # bytes as they are (long names as GNU long-name records). Only an mtime fraction is lost.
+        return info.tobuf(tarfile.GNU_FORMAT, encoding="utf-8", errors="surrogateescape")
     return info.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def sparse_map(m: Member) -> bytes:
