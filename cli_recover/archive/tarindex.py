@@ -465,7 +465,7 @@ class TarIndexer:
         pos, end = 0, len(view)
         while pos < end:
             if self.end_seen:
-                if any(view[pos:end]):
+                if view[pos:end].tobytes().lstrip(b"\0"):
                     # GNU tar pads with zeros to the record size; anything else is not ours.
                     self.trailing_nonzero = True
                 return
@@ -631,7 +631,7 @@ class TarIndexer:
             # bsdtar and tarfile read data after these headers, GNU tar does not: tars disagree
             # on where the next header is, so nothing after this one can be vouched for.
             raise IntegrityError(f"refusing {kind} with a data size ({size} bytes): {member.path}")
-        fields = dict(records)
+        fields = dict(records) if kind == "file" else {}  # sparse keys only make a file sparse
         if typeflag == b"S":  # old GNU sparse: map in the header, maybe extension blocks
             member.size = parse_number(block[483:495], "sparse real size")
             member.sparse = []
@@ -649,7 +649,7 @@ class TarIndexer:
             self._mode, self._smap, self._smap_lines = "smap", bytearray(), 0
             self._start_payload(data_size)
             return
-        if "GNU.sparse.map" in fields or any(k == "GNU.sparse.offset" for k, _ in records):
+        if "GNU.sparse.map" in fields or (fields and any(k == "GNU.sparse.offset" for k, _ in records)):
             member.size = self._sparse_number(fields.get("GNU.sparse.size"), member.path)
             if "GNU.sparse.map" in fields:
                 numbers = [self._sparse_number(v, member.path) for v in fields["GNU.sparse.map"].split(b",")]

@@ -119,7 +119,11 @@ class CanonicalTar:
             self._skip = (m.path, n) in self.drop
         if self._skip:
             return
-        self._emit(encode_header(m))
+        try:
+            header = encode_header(m)
+        except (ValueError, UnicodeError, OverflowError) as exc:  # never a traceback for odd fields
+            raise IntegrityError(f"cannot re-encode member {m.path}: {exc}") from None
+        self._emit(header)
         self._pending = m.raw_name
         if m.sparse is not None:
             self._emit(sparse_map(m))
