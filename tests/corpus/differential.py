@@ -138,7 +138,24 @@ def restore_ours(raw: bytes, dest: Path):
     writer.finish()
     proc = subprocess.run(["tar", "-x", "-f", "-", "-C", str(dest), "-p", "-k"], input=bytes(out),
                           capture_output=True, timeout=ALARM)
+    again: list = []
+    reread = TarIndexer(on_member=again.append, hash_content=False)
+    reread.feed(bytes(out))
+    reread.finish()
+    kept = [m for m in members if m.type in ("file", "dir", "symlink", "hardlink", "fifo")]
+    if not writer.drop:  # the stream says exactly what we parsed
+        for a, b in zip(kept, again, strict=True):
+            if _fields(a) != _fields(b):
+                raise AssertionError(f"the re-encoded stream differs: {_fields(a)} != {_fields(b)}")
     return members, proc
+
+
+def _fields(m) -> tuple:
+    ns = m.mtime_ns
+    if any("\udc80" <= c <= "\udcff" for c in m.raw_name + (m.link or "") + m.uname + m.gname):
+        ns = ns // 10**9 * 10**9  # a name that is not UTF-8 goes in GNU format: whole seconds
+    regions = [r for r in m.sparse if r[1]] if m.sparse else None
+    return (m.path, m.type, m.size, m.mode, ns, m.link, m.uid, m.gid, m.uname, m.gname, regions)
 
 
 def ingest_problems(members, tree_a: dict) -> list[str]:
