@@ -438,9 +438,11 @@ class RestoreRequest:
 def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
                 on_process: Callable[[object], None] | None = None) -> dict:
     """Streams the archive into the consumer. The caller has already checked integrity and safety
-    from the manifest (see restore planning); this stream checks again as it goes: every tar header
-    passes the safety guard before its bytes reach the consumer, the codec checks its frame checksum,
-    and (check_stored) the stored file's sha256 must match the manifest."""
+    from the manifest (see restore planning); this stream checks again as it goes: every tar member
+    passes the safety guard before any of it reaches the consumer, which gets a tar stream
+    re-encoded from the accepted members (tarwrite.CanonicalTar), never the archive's own headers;
+    the codec checks its frame checksum, and (check_stored) the stored file's sha256 must match the
+    manifest."""
     stored_hash = hashlib.sha256() if req.check_stored else None
     symlinks: set[str] = set()
     proc = req.target.spawn(req.argv, stdin=True)
