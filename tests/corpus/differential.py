@@ -115,10 +115,13 @@ def _digest(path: bytes, size: int) -> str:
 
 
 def restore_ours(raw: bytes, dest: Path):
-    """What restore does with this stream: index it (as backup/verify would), guard, re-encode, tar -x."""
-    from cli_recover.archive.pipeline import duplicate_copies
-    from cli_recover.archive.tarindex import TarIndexer, check_safe
+    """What restore does with this stream: index it (as backup/verify would), then the real
+    run_restore (guard, canonical re-encoding, `tar -x -p -k`, as the filesystem provider runs it)."""
+    from cli_recover.archive.pipeline import RestoreRequest, duplicate_copies, run_restore
+    from cli_recover.archive.tarindex import TarIndexer
     from cli_recover.archive.tarwrite import CanonicalTar
+    from cli_recover.errors import ProducerError
+    from cli_recover.kube.local import LocalTarget
 
     members = []
     indexer = TarIndexer(on_member=members.append, hash_content=False)
@@ -129,25 +132,30 @@ def restore_ours(raw: bytes, dest: Path):
         indexer = TarIndexer(on_member=members.append)
         indexer.feed(raw)
         indexer.finish()
-    symlinks: set[str] = set()
+    drop = duplicate_copies({"members": [m.to_json() for m in members]})
+    archive = dest.parent / "in.tar"
+    archive.write_bytes(raw)
+    argv = ["tar", "-x", "-f", "-", "-C", str(dest), "-p", "-k"]
+    try:
+        run_restore(RestoreRequest(target=LocalTarget(), archive=archive, argv=argv, codec="none", manifest=None,
+                                   check_stored=False, drop=drop))
+        failure = None
+    except ProducerError as exc:
+        failure = str(exc)
+    # the re-encoded stream says exactly what was parsed
     out = bytearray()
-    writer = CanonicalTar(out.extend, on_header=lambda m: check_safe(m, symlinks),
-                          drop=duplicate_copies({"members": [m.to_json() for m in members]}))
-    for i in range(0, len(raw), 65536):
-        writer.feed(raw[i : i + 65536])
+    writer = CanonicalTar(out.extend)
+    writer.feed(raw)
     writer.finish()
-    proc = subprocess.run(["tar", "-x", "-f", "-", "-C", str(dest), "-p", "-k"], input=bytes(out),
-                          capture_output=True, timeout=ALARM)
     again: list = []
     reread = TarIndexer(on_member=again.append, hash_content=False)
     reread.feed(bytes(out))
     reread.finish()
     kept = [m for m in members if m.type in ("file", "dir", "symlink", "hardlink", "fifo")]
-    if not writer.drop:  # the stream says exactly what we parsed
-        for a, b in zip(kept, again, strict=True):
-            if _fields(a) != _fields(b):
-                raise AssertionError(f"the re-encoded stream differs: {_fields(a)} != {_fields(b)}")
-    return members, proc
+    for a, b in zip(kept, again, strict=True):
+        if _fields(a) != _fields(b):
+            raise AssertionError(f"the re-encoded stream differs: {_fields(a)} != {_fields(b)}")
+    return members, failure
 
 
 def _fields(m) -> tuple:
@@ -179,7 +187,6 @@ def ingest_problems(members, tree_a: dict) -> list[str]:
 
 
 def classify(name: str, raw: bytes, work: Path) -> dict:
-    from cli_recover.archive.tarindex import UnsafeMember
     from cli_recover.errors import IntegrityError
 
     a, b = work / "A", work / "B"
@@ -189,10 +196,10 @@ def classify(name: str, raw: bytes, work: Path) -> dict:
     ta = subprocess.run(["tar", "-x", "-f", "-", "-C", str(a), "-p"], input=raw, capture_output=True, timeout=ALARM)
     result = {"case": name, "tar_rc": ta.returncode}
     try:
-        members, tb = restore_ours(raw, b)
+        members, failure = restore_ours(raw, b)
     except IntegrityError as exc:
         text = str(exc)
-        safe = ta.returncode != 0 or isinstance(exc, UnsafeMember) or any(w in text for w in SAFETY_WORDS)
+        safe = ta.returncode != 0 or type(exc).__name__ == "UnsafeMember" or any(w in text for w in SAFETY_WORDS)
         policy = any(w in text for w in POLICY_WORDS)
         outcome = "refused-safe" if safe else "refused-policy" if policy else "valid-refused"
         return {**result, "outcome": outcome, "why": text[:200],
@@ -202,8 +209,8 @@ def classify(name: str, raw: bytes, work: Path) -> dict:
     except Exception:  # noqa: BLE001 - the point is to count them
         return {**result, "outcome": "crash", "why": traceback.format_exc()[-600:]}
     tree_a, tree_b = tree(a), tree(b)
-    if tb.returncode != 0 and not (ta.returncode != 0 and tree_a == tree_b):
-        return {**result, "outcome": "wrong", "why": "tar fails on our stream: " + tb.stderr.decode("utf-8", "replace")[:300]}
+    if failure is not None and not (ta.returncode != 0 and tree_a == tree_b):
+        return {**result, "outcome": "wrong", "why": "tar fails on our stream: " + failure[:300]}
     if tree_a != tree_b:
         diff = sorted(k for k in set(tree_a) | set(tree_b) if tree_a.get(k) != tree_b.get(k))
         detail = "; ".join(f"{k}: tar {tree_a.get(k)} ours {tree_b.get(k)}" for k in diff[:3])
