@@ -34,6 +34,7 @@ from cli_recover.archive.manifest import (
     spool_path,
 )
 from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
+from cli_recover.archive.tarwrite import CanonicalTar
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
 from cli_recover.fsutil import fsync_dir
 from cli_recover.testhooks import fault_point
@@ -461,45 +462,53 @@ class RestoreRequest:
     # when the whole file was verified just before; it is the check that remains with --no-verify.
     # (Stored rather than raw bytes: fewer of them, hashed in the decompress thread.)
     check_stored: bool = True
+    # (path, occurrence) of members to leave out; None: all but the last copy of a path the
+    # manifest lists twice (pass duplicate_copies() of a scanned member list for an archive without one)
+    drop: set | None = None
 
 
 def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
                 on_process: Callable[[object], None] | None = None) -> dict:
     """Streams the archive into the consumer. The caller has already checked integrity and safety
-    from the manifest (see restore planning); this stream checks again as it goes: every tar header
-    passes the safety guard before its bytes reach the consumer, the codec checks its frame checksum,
-    and (check_stored) the stored file's sha256 must match the manifest."""
+    from the manifest (see restore planning); this stream checks again as it goes: every tar member
+    passes the safety guard before any of it reaches the consumer, which gets a tar stream
+    re-encoded from the accepted members (tarwrite.CanonicalTar), never the archive's own headers;
+    the codec checks its frame checksum, and (check_stored) the stored file's sha256 must match the
+    manifest."""
     stored_hash = hashlib.sha256() if req.check_stored else None
     symlinks: set[str] = set()
-    indexer = None
-    if req.stream_type == "tar":
-        indexer = TarIndexer(on_header=lambda m: check_safe(m, symlinks), hash_content=False)
     proc = req.target.spawn(req.argv, stdin=True)
     if on_process is not None:
         on_process(proc)
 
     consumer_done = False
 
-    def sink(chunk: bytes) -> None:
+    def send(data: bytes) -> None:
         nonlocal consumer_done
-        if indexer is not None:
-            indexer.feed(chunk)  # raises before the chunk is written when a header is unsafe
         if consumer_done:
             return
         try:
-            proc.write(chunk)
+            proc.write(data)
         except ProducerError:
-            if indexer is not None and indexer.end_seen:
-                # tar stops reading at the end-of-archive marker and may exit before the zero padding
-                # after it arrives; its exit status (checked below) says whether it got everything
+            if writer is not None and writer.end_written:
+                # tar stops reading at the end-of-archive marker and may exit before the zero
+                # padding after it arrives; its exit status (checked below) says whether it got everything
                 consumer_done = True
                 return
             raise
 
+    # tar never sees the archive's own bytes: it gets a stream re-encoded from the members the guard
+    # accepted (see docs/FORMAT.md, "The restore stream"), so no parser disagreement can reach it
+    writer = None
+    if req.stream_type == "tar":
+        drop = req.drop if req.drop is not None else duplicate_copies(req.manifest)
+        writer = CanonicalTar(send, on_header=lambda m: check_safe(m, symlinks), drop=drop)
+    sink = writer.feed if writer is not None else send
+
     try:
         raw = stream_archive(req.archive, req.codec, sink, progress=progress, cancel=cancel, stored_hash=stored_hash)
-        if indexer is not None:
-            indexer.finish()
+        if writer is not None:
+            writer.finish()  # refuses a truncated stream before tar sees the end marker
         expected = (req.manifest or {}).get("sha256", {}).get("stored")
         if stored_hash is not None and expected and stored_hash.hexdigest() != expected:
             raise IntegrityError("the archive's sha256 differs from the manifest")
@@ -525,4 +534,14 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     if code != 0:
         detail = stderr_summary(proc.stderr_text())
         raise ProducerError(f"{req.argv[0]} on {req.target.describe()} exited with status {code}: {detail}")
-    return {"raw_bytes": raw, "members": indexer.members if indexer else None}
+    return {"raw_bytes": raw, "members": writer.indexer.members if writer else None}
+
+
+def duplicate_copies(manifest: dict | None) -> set[tuple[str, int]]:
+    """(path, occurrence) of every copy of a path stored more than once but the last: GNU tar
+    without -k lets the last copy win, and restore runs tar with -k (which would stop at the second)."""
+    counts: dict[str, int] = {}
+    for m in (manifest or {}).get("members") or []:
+        if isinstance(m, dict) and isinstance(m.get("path"), str):
+            counts[m["path"]] = counts.get(m["path"], 0) + 1
+    return {(path, i) for path, n in counts.items() if n > 1 for i in range(n - 1)}

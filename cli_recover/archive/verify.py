@@ -59,18 +59,26 @@ def verify_archive(path: str | os.PathLike, progress: Progress | None = None,
     if stored_size != manifest.get("bytes", {}).get("stored"):
         problems.append(f"stored size is {stored_size} bytes, the manifest says {manifest['bytes'].get('stored')}")
 
-    expected = {m.path: m for m in manifest_members(manifest)}
-    seen: set[str] = set()
+    # a path can be stored more than once (`tar -r`, ACL archives): members go by (path, occurrence)
+    expected: dict[tuple[str, int], Member] = {}
+    copies: dict[str, int] = {}
+    for m in manifest_members(manifest):
+        copies[m.path] = copies.get(m.path, 0) + 1
+        expected[(m.path, copies[m.path] - 1)] = m
+    seen: set[tuple[str, int]] = set()
+    occurrences: dict[str, int] = {}
     changed: list[str] = []
     extra: list[str] = []
     raw_hash, stored_hash = hashlib.sha256(), hashlib.sha256()
 
     def on_member(m: Member) -> None:
-        want = expected.get(m.path)
+        key = (m.path, occurrences.get(m.path, 0))
+        occurrences[m.path] = key[1] + 1
+        want = expected.get(key)
         if want is None:
             extra.append(m.path)
             return
-        seen.add(m.path)
+        seen.add(key)
         diffs = []
         if want.type != m.type:
             diffs.append(f"type {m.type} != {want.type}")
@@ -111,7 +119,7 @@ def verify_archive(path: str | os.PathLike, progress: Progress | None = None,
             problems.append(f"raw stream is {raw} bytes, the manifest says {manifest['bytes'].get('raw')}")
         if raw_hash.hexdigest() != manifest.get("sha256", {}).get("raw"):
             problems.append("raw tar stream sha256 differs from the manifest")
-    missing = [p for p in expected if p not in seen] if (is_tar and stream_error is None) else []
+    missing = [key[0] for key in expected if key not in seen] if (is_tar and stream_error is None) else []
     for label, items in (("changed", changed), ("missing", missing), ("unexpected", extra)):
         if items:
             problems.append(f"{len(items)} member(s) {label}: " + "; ".join(items[:3]) + (" ..." if len(items) > 3 else ""))
