@@ -86,12 +86,15 @@ class _Stage(threading.Thread):
     not: everything it runs is inside one try from its first instruction. On error it keeps draining
     so its feeder never blocks; its feeder's `put` never blocks on a stage that has ended anyway."""
 
-    def __init__(self, name: str, fn: Callable[[bytes], None], finish: Callable[[], None]):
+    def __init__(self, name: str, fn: Callable[[bytes], None], finish: Callable[[], None],
+                 halt: threading.Event):
         super().__init__(name=name, daemon=True)
         self.queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
         self.fn, self.finish_fn = fn, finish
         self.error: BaseException | None = None
         self.ended = threading.Event()
+        self.halt = halt  # the pipeline gave up on its stuck stages: nobody waits for anybody
+        self.end_sent = False
 
     def run(self) -> None:
         try:
@@ -118,25 +121,35 @@ class _Stage(threading.Thread):
         finally:
             self.ended.set()
 
-    def put(self, item) -> None:
-        """Hand the stage a chunk (None: the end); returns at once if the stage has ended."""
-        while not self.ended.is_set():
+    def put(self, item, cancel: threading.Event | None = None) -> None:
+        """Hand the stage a chunk (None: the end). Never blocks for good: returns at once when the
+        stage has ended or the pipeline halted, and gives up a full queue after a cancel."""
+        while not self.ended.is_set() and not self.halt.is_set():
             try:
                 self.queue.put(item, timeout=WAIT_SLICE)
+                self.end_sent = self.end_sent or item is None
                 return
             except queue.Full:
-                continue
+                if cancel is not None and cancel.is_set():
+                    return
 
-    def wait(self, cancel: threading.Event | None = None, grace: float = 30.0) -> None:
-        """Join, in slices; after a cancel give up once `grace` seconds passed (a stage stuck in a
-        write to a dead disk must not keep the job alive: it is a daemon thread)."""
+    def wait(self, cancel: threading.Event | None = None, grace: float = 5.0) -> None:
+        """Join, in slices; after a cancel give up once `grace` seconds passed and halt the pipeline
+        (a stage stuck, say in a write to a dead disk, must not keep a cancelled job alive: it is a
+        daemon thread, and what it was writing is removed anyway)."""
         deadline = None
-        while self.is_alive():
+        while self.is_alive() and not self.halt.is_set():
+            if not self.end_sent:  # put(None) gave up on a full queue (cancel): deliver it now
+                try:
+                    self.queue.put_nowait(None)
+                    self.end_sent = True
+                except queue.Full:
+                    pass
             self.join(WAIT_SLICE)
             if cancel is not None and cancel.is_set():
                 deadline = deadline or time.monotonic() + grace
                 if time.monotonic() > deadline:
-                    return
+                    self.halt.set()
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -223,7 +236,8 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         os.fsync(f.fileno())
 
     # compress and store run in separate threads: the codec never waits for sha256 or the disk
-    writer = _Stage("store", store_chunk, store_finish)
+    halt = threading.Event()
+    writer = _Stage("store", store_chunk, store_finish, halt)
 
     def compress_chunk(chunk: bytes) -> None:
         data = compressor.compress(chunk)
@@ -235,7 +249,8 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         if data:
             writer.put(data)
 
-    feeders = [_Stage("index", index_chunk, index_finish), _Stage("compress", compress_chunk, compress_finish)]
+    feeders = [_Stage("index", index_chunk, index_finish, halt),
+               _Stage("compress", compress_chunk, compress_finish, halt)]
     stages = [*feeders, writer]
     for stage in stages:
         stage.start()
@@ -261,7 +276,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
                 fault_point("stage.read.chunk")
             counts["raw"] += len(chunk)
             for stage in feeders:
-                stage.put(chunk)
+                stage.put(chunk, cancel)
             if any(stage.error for stage in stages):
                 # the cause: the stages that failed so far (stopping the producer makes the index
                 # stage see a truncated stream too, which is not what went wrong)
@@ -276,10 +291,10 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             proc.kill()
     finally:
         for stage in feeders:
-            stage.put(None)
+            stage.put(None, cancel)
         for stage in feeders:
             stage.wait(cancel)
-        writer.put(None)  # after the compressor's last output
+        writer.put(None, cancel)  # after the compressor's last output
         writer.wait(cancel)
         try:
             f.close()
@@ -298,6 +313,9 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     if failure is not None:
         if isinstance(failure, KeyboardInterrupt):
             raise _abort(Cancelled(signal.SIGINT)) from None
+        if isinstance(failure, Exception) and not isinstance(failure, (RecoverError, OSError)):
+            what = (failure.strerror or str(failure)) if isinstance(failure, OSError) else str(failure)
+            raise _abort(RecoverError(f"backup stream failed in read: {what}; no archive was written")) from failure
         raise _abort(failure)
     code = proc.wait()
     if cancel is not None and cancel.is_set():
