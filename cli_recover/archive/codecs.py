@@ -160,7 +160,7 @@ class Decompressor:
                 from compression import zstd  # Python 3.14+
             except ImportError:
                 from backports import zstd
-            self._reader = zstd.ZstdFile(self._src, "rb")
+            self._reader = _Frames(self._src, zstd.ZstdDecompressor)
             self._corrupt: tuple = (zstd.ZstdError,)
         elif name == "lz4":
             import lz4.block
@@ -171,7 +171,7 @@ class Decompressor:
             if len(head) == 4 and _le32(head) == LZ4_LEGACY_MAGIC:
                 self._reader = _LegacyLz4(src)
             else:
-                self._reader = lz4.frame.LZ4FrameFile(src, "rb")
+                self._reader = _Frames(src, lz4.frame.LZ4FrameDecompressor)
             self._corrupt = (RuntimeError, lz4.block.LZ4BlockError)
         elif name == "gzip":
             import gzip
@@ -194,6 +194,37 @@ class Decompressor:
         if not data and not self._src.count and self.name != "none":
             raise IntegrityError(f"the {self.name} stream is empty (not even one frame)")
         return data
+
+
+class _Frames:
+    """Frames one after another (zstd, lz4: `decompress(data, max_length)`, `needs_input`, `eof`,
+    `unused_data`, as compression.zstd and lz4.frame have it), at most `size` bytes per read. What
+    ZstdFile does, with 128 KiB input reads instead of 8 KiB (measured: twice as fast)."""
+
+    IN = 128 << 10
+
+    def __init__(self, f, factory):
+        self.f, self.factory = f, factory
+        self.d, self.pending = factory(), b""
+
+    def read(self, size: int) -> bytes:
+        while True:
+            if self.d.eof:  # the next frame starts in what the last one left, or in the file
+                rest = self.d.unused_data or self.f.read(self.IN)
+                if not rest:
+                    return b""
+                self.d, self.pending = self.factory(), rest
+            if self.pending:
+                data, self.pending = self.pending, b""
+            elif self.d.needs_input:
+                data = self.f.read(self.IN)
+                if not data:
+                    raise EOFError("the stream ends inside a frame")
+            else:
+                data = b""  # the decompressor still holds input: more output without reading
+            out = self.d.decompress(data, size)
+            if out:
+                return out
 
 
 class _Counted:
