@@ -240,3 +240,29 @@ def test_verify_of_a_zero_bomb_stays_under_the_memory_bound(zero_gb, tmp_path, c
         assert (dest / "zeros.bin").stat().st_size == 1 << 30
         (dest / "zeros.bin").unlink()
 
+
+
+def test_pod_restore_of_a_zero_bomb_stays_under_the_memory_bound(zero_gb, tmp_path):
+    """Through the sandbox's real exec protocol (was 1.1 GB for 1 GiB of zeros)."""
+    from cli_recover.kube.sandbox import make_pod, serve
+
+    archive = tmp_path / "bomb.tar.zst"
+    out = run_cli("backup", "filesystem", "--local", zero_gb, "-o", archive, "-q", "--level", "1", timeout=600)
+    assert out.returncode == 0, out.stderr
+    root = tmp_path / "cluster"
+    pod = make_pod(root, "default", "app", {"containers": [{"name": "app"}]})
+    with serve(root, kubeconfig_path=tmp_path / "kubeconfig") as sb:
+        proc, peak = peak_rss_mb("restore", "filesystem", "app", archive, "--target-path", "/restored", "-q",
+                                 "--kubeconfig", sb.kubeconfig_path)
+    assert proc.returncode == 0, proc.stderr
+    assert peak < LIMIT_MB, f"pod restore peaked at {peak:.0f} MB"
+    assert (pod / "restored" / "zeros.bin").stat().st_size == 1 << 30
+    (pod / "restored" / "zeros.bin").unlink()
+
+
+def test_a_frame_that_needs_a_2_gib_window_is_refused_as_zstd_does():
+    need("zstd")
+    stored = subprocess.run(["zstd", "-q", "--long=31", "-c"], input=DATA, capture_output=True, check=True).stdout
+    assert not cli_accepts("zstd", stored)  # `zstd -d` wants --memory=2048MB for it
+    with pytest.raises(IntegrityError, match="too much memory"):
+        read_all(stored, "zstd")
