@@ -40,6 +40,7 @@ def main() -> None:
         f.truncate(size)
     env = {"PYTHONPATH": opts.code, "CLI_RECOVER_HOME": str(work / "home")}
     report = []
+    _, idle = python_peak_rss(["list"], env)  # the interpreter and cli-recover doing nothing: the floor
     for codec in opts.codecs.split(","):
         archive = work / f"bomb.tar{EXT[codec]}"
         for p in (archive, Path(str(archive) + ".manifest.json")):
@@ -57,7 +58,8 @@ def main() -> None:
         fresh_dir(work / "restore")
         row = {"codec": codec, "gb": opts.gb, "stored_bytes": archive.stat().st_size,
                "verify_rss_mb": verify_rss / 1024, "verify_baseline_rss_mb": verify_base / 1024,
-               "restore_rss_mb": restore_rss / 1024, "restore_baseline_rss_mb": restore_base / 1024}
+               "restore_rss_mb": restore_rss / 1024, "restore_baseline_rss_mb": restore_base / 1024,
+               "idle_rss_mb": idle / 1024}
         row["verify_ratio"] = row["verify_rss_mb"] / row["verify_baseline_rss_mb"]
         row["restore_ratio"] = row["restore_rss_mb"] / row["restore_baseline_rss_mb"]
         report.append(row)
@@ -67,6 +69,7 @@ def main() -> None:
         print(f"{r['codec']:5} {r['stored_bytes']:>10} B   {r['verify_rss_mb']:7.0f} / {r['verify_baseline_rss_mb']:4.0f}"
               f" ({r['verify_ratio']:5.1f}x)   {r['restore_rss_mb']:7.0f} / {r['restore_baseline_rss_mb']:4.0f}"
               f" ({r['restore_ratio']:5.1f}x)")
+    print(f"(cli-recover idle, `list` on an empty home: {idle / 1024:.0f} MB: the Python floor under every number)")
     if opts.limit_mb:
         worst = max(max(r["verify_rss_mb"], r["restore_rss_mb"]) for r in report)
         if worst > opts.limit_mb:

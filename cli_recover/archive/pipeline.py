@@ -5,6 +5,11 @@ sha256 -> `<archive>.partial` -> fsync -> rename. Restore: archive -> decompress
 Nothing half-done looks done: the archive is renamed into place only after the producer exited
 successfully, the tar end marker was seen and every count agrees; on any failure or cancel the
 partial file is removed and the error says why.
+
+Every stage thread ends with its end or its error delivered, and every wait is a timed slice that
+looks at cancel. Fault points (cli_recover/testhooks.py): `stage.NAME.start` and `stage.NAME.chunk`
+(its first chunk) for NAME in read, index, compress, store (backup) and decompress, sink
+(verify, restore, scan).
 """
 
 from __future__ import annotations
