@@ -8,7 +8,7 @@ import os
 import threading
 from pathlib import Path
 
-from cli_recover.archive.codecs import codec_info, detect_codec
+from cli_recover.archive.codecs import detect_codec
 from cli_recover.archive.manifest import find_manifest, manifest_path
 from cli_recover.archive.pipeline import Progress, hash_file, stream_archive
 from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
@@ -34,6 +34,8 @@ def open_archive(path: str | os.PathLike) -> tuple[Path, dict | None, str]:
         raise UsageError(f"{archive} is not a regular file, not an archive")
     manifest = find_manifest(archive)
     codec = (manifest or {}).get("codec", {}).get("name") or detect_codec(str(archive))
+    from cli_recover.archive.codecs import codec_info  # (local: keeps this file's imports as they were)
+
     codec_info(codec)  # a hand-edited manifest's unknown or mistyped codec: one line, before anything runs
     return archive, manifest, codec
 
