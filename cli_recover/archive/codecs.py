@@ -33,10 +33,9 @@ INFO = {
 def codec_info(name: str) -> CodecInfo:
     from cli_recover.errors import UsageError
 
-    try:
+    if isinstance(name, str) and name in INFO:
         return INFO[name]
-    except KeyError:
-        raise UsageError(f"unknown compression {name!r}: choose one of {', '.join(CODECS)}") from None
+    raise UsageError(f"unknown compression {name!r}: choose one of {', '.join(CODECS)}")
 
 
 def resolve_level(name: str, level: int | None) -> int | None:
@@ -55,17 +54,34 @@ def resolve_level(name: str, level: int | None) -> int | None:
     return level
 
 
+SKIPPABLE_MAGIC = 0x184D2A50  # ..0x184D2A5F: zstd and lz4 skip these frames (pzstd writes one first)
+ZSTD_MAGIC, LZ4_MAGIC, LZ4_LEGACY_MAGIC = 0xFD2FB528, 0x184D2204, 0x184C2102
+
+
 def detect_codec(path: str) -> str:
-    """The codec of a stored file, from its first bytes (falls back to the file name)."""
+    """The codec of a stored file from its first bytes, as the CLIs see them: skippable frames are
+    passed over (pzstd output starts with one), legacy lz4 (`lz4 -l`) is lz4."""
     with open(path, "rb") as f:
-        head = f.read(4)
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        head = f.read(8)
+        for _ in range(1024):
+            if len(head) < 8 or _le32(head) & 0xFFFFFFF0 != SKIPPABLE_MAGIC:
+                break
+            f.seek(_le32(head[4:]), os.SEEK_CUR)
+            head = f.read(8)
+        else:
+            return "none"
+    magic = _le32(head) if len(head) >= 4 else None
+    if magic == ZSTD_MAGIC:
         return "zstd"
-    if head.startswith(b"\x04\x22\x4d\x18"):
+    if magic in (LZ4_MAGIC, LZ4_LEGACY_MAGIC):
         return "lz4"
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
     return "none"
+
+
+def _le32(b: bytes) -> int:
+    return int.from_bytes(b[:4], "little")
 
 
 def default_zstd_workers() -> int:
@@ -127,83 +143,154 @@ class Compressor:
 
 
 class Decompressor:
-    """decompress(chunk) -> bytes; finish() raises IntegrityError when the stream ended early."""
+    """The raw bytes of a stored stream, `read(size)` -> at most `size` bytes (b"" at the end).
 
-    def __init__(self, name: str):
+    `fileobj` is anything with read(n): the compressed bytes are pulled from it as needed, so memory
+    is bounded by `size` and the codec's own buffers whatever the compression ratio (a 64 KiB slice of
+    zeros is gigabytes). As the CLIs do: concatenated frames/members are read one after another,
+    skippable frames skipped, frame checksums checked, zero padding after the last gzip member
+    ignored. A corrupted stream raises one IntegrityError, so does one that ends early."""
+
+    def __init__(self, fileobj, name: str):
+        codec_info(name)  # the one-line error for an unknown name (or not a name at all)
         self.name = name
-        self.eof = name == "none"
+        self._src = _Counted(fileobj)
         if name == "zstd":
-            import zstandard
-
-            self._dctx = zstandard.ZstdDecompressor()
-            self._obj = self._dctx.decompressobj()
+            try:
+                from compression import zstd  # Python 3.14+
+            except ImportError:
+                from backports import zstd
+            self._reader = _Frames(self._src, zstd.ZstdDecompressor)
+            self._corrupt: tuple = (zstd.ZstdError,)
         elif name == "lz4":
+            import lz4.block
             import lz4.frame
 
-            self._obj = lz4.frame.LZ4FrameDecompressor()
+            head = self._src.read(4)
+            src = _Unread(self._src, head)
+            if len(head) == 4 and _le32(head) == LZ4_LEGACY_MAGIC:
+                self._reader = _LegacyLz4(src)
+            else:
+                self._reader = _Frames(src, lz4.frame.LZ4FrameDecompressor)
+            self._corrupt = (RuntimeError, lz4.block.LZ4BlockError)
         elif name == "gzip":
-            self._obj = zlib.decompressobj(31)
-        elif name != "none":
-            codec_info(name)
+            import gzip
 
-    def decompress(self, data) -> bytes:
+            self._reader = gzip.GzipFile(fileobj=self._src, mode="rb")
+            self._corrupt = (gzip.BadGzipFile, zlib.error)
+        else:
+            self._reader = self._src
+            self._corrupt = ()
+
+    def read(self, size: int) -> bytes:
         from cli_recover.errors import IntegrityError
 
-        if self.name == "none":
-            return bytes(data)
-        if self.eof and len(data):
-            # the previous frame/member ended exactly at the end of the last chunk: this is the next one
-            # (a finished zstd decompressobj refuses more input; lz4/zlib would only collect it)
-            self._obj = self._new_obj()
-            self.eof = False
         try:
-            if self.name == "zstd":
-                out = self._obj.decompress(data)
-                if self._obj.eof:
-                    self.eof = True
-                    extra = self._obj.unused_data
-                    if extra:  # a further frame (e.g. files concatenated by zstd)
-                        self._obj = self._dctx.decompressobj()
-                        self.eof = False
-                        out += self.decompress(extra)
-                return out
-            if self.name == "lz4":
-                out = self._obj.decompress(data)
-                if self._obj.eof:
-                    self.eof = True
-                    extra = self._obj.unused_data
-                    if extra:
-                        import lz4.frame
-
-                        self._obj = lz4.frame.LZ4FrameDecompressor()
-                        self.eof = False
-                        out += self.decompress(extra)
-                return out
-            out = self._obj.decompress(data)
-            if self._obj.eof:
-                self.eof = True
-                extra = self._obj.unused_data
-                if extra:
-                    self._obj = zlib.decompressobj(31)
-                    self.eof = False
-                    out += self.decompress(extra)
-            return out
-        except IntegrityError:
-            raise
-        except Exception as exc:  # zstd.ZstdError, RuntimeError (lz4), zlib.error
+            data = self._reader.read(size)
+        except EOFError:
+            raise IntegrityError(f"the {self.name} stream is truncated (it ends before its end-of-frame)") from None
+        except self._corrupt as exc:
             raise IntegrityError(f"the {self.name} stream is corrupted ({exc})") from None
+        if not data and not self._src.count and self.name != "none":
+            raise IntegrityError(f"the {self.name} stream is empty (not even one frame)")
+        return data
 
-    def _new_obj(self):
-        if self.name == "zstd":
-            return self._dctx.decompressobj()
-        if self.name == "lz4":
-            import lz4.frame
 
-            return lz4.frame.LZ4FrameDecompressor()
-        return zlib.decompressobj(31)
+class _Frames:
+    """Frames one after another (zstd, lz4: `decompress(data, max_length)`, `needs_input`, `eof`,
+    `unused_data`, as compression.zstd and lz4.frame have it), at most `size` bytes per read. What
+    ZstdFile does, with 128 KiB input reads instead of 8 KiB (measured: twice as fast)."""
 
-    def finish(self) -> None:
+    IN = 128 << 10
+
+    def __init__(self, f, factory):
+        self.f, self.factory = f, factory
+        self.d, self.pending = factory(), b""
+
+    def read(self, size: int) -> bytes:
+        while True:
+            if self.d.eof:  # the next frame starts in what the last one left, or in the file
+                rest = self.d.unused_data or self.f.read(self.IN)
+                if not rest:
+                    return b""
+                self.d, self.pending = self.factory(), rest
+            if self.pending:
+                data, self.pending = self.pending, b""
+            elif self.d.needs_input:
+                data = self.f.read(self.IN)
+                if not data:
+                    raise EOFError("the stream ends inside a frame")
+            else:
+                data = b""  # the decompressor still holds input: more output without reading
+            out = self.d.decompress(data, size)
+            if out:
+                return out
+
+
+class _Counted:
+    def __init__(self, f):
+        self.f, self.count = f, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.count += len(data)
+        return data
+
+
+class _Unread:
+    """fileobj with `head` (already read to look at the magic) put back in front."""
+
+    def __init__(self, f, head: bytes):
+        self.f, self.head = f, head
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            out, self.head = self.head, b""
+            return out
+        return self.f.read(n)
+
+
+class _LegacyLz4:
+    """Legacy lz4 frames (`lz4 -l`): the magic, then blocks of a 4-byte size and the compressed block,
+    each at most 8 MiB raw; a new magic may start another frame. Read one block at a time."""
+
+    BLOCK = 8 << 20
+    BOUND = BLOCK + BLOCK // 255 + 16  # LZ4_compressBound(8 MiB)
+
+    def __init__(self, f):
+        self.f = f
+        self.buf, self.pos = b"", 0
+
+    def _exact(self, n: int) -> bytes:
+        parts, left = [], n
+        while left:
+            data = self.f.read(left)
+            if not data:
+                break
+            parts.append(data)
+            left -= len(data)
+        return b"".join(parts)
+
+    def read(self, n: int) -> bytes:
+        import lz4.block
+
         from cli_recover.errors import IntegrityError
 
-        if not self.eof:
-            raise IntegrityError(f"the {self.name} stream is truncated (it ends before its end-of-frame)")
+        while self.pos >= len(self.buf):
+            head = self._exact(4)
+            if not head:
+                return b""
+            if len(head) < 4:
+                raise EOFError
+            size = _le32(head)
+            if size == LZ4_LEGACY_MAGIC:
+                continue
+            if size > self.BOUND:
+                raise IntegrityError(f"the lz4 stream is corrupted (a legacy block of {size} bytes)")
+            block = self._exact(size)
+            if len(block) < size:
+                raise EOFError
+            self.buf, self.pos = lz4.block.decompress(block, uncompressed_size=self.BLOCK), 0
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += len(out)
+        return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
@@ -48,12 +49,10 @@ def _measure(sample: bytes, codec: str, level: int | None) -> dict:
     t1 = time.perf_counter()
     stored = b"".join(parts)
     t2 = time.perf_counter()
-    dec = Decompressor(codec)
+    dec = Decompressor(io.BytesIO(stored), codec)
     size = 0
-    sview = memoryview(stored)
-    for i in range(0, len(sview), PIECE):
-        size += len(dec.decompress(sview[i : i + PIECE]))
-    dec.finish()
+    while piece := dec.read(PIECE):
+        size += len(piece)
     t3 = time.perf_counter()
     if size != len(sample):
         raise RuntimeError(f"{codec} round trip lost data")

@@ -5,6 +5,11 @@ sha256 -> `<archive>.partial` -> fsync -> rename. Restore: archive -> decompress
 Nothing half-done looks done: the archive is renamed into place only after the producer exited
 successfully, the tar end marker was seen and every count agrees; on any failure or cancel the
 partial file is removed and the error says why.
+
+Every stage thread ends with its end or its error delivered, and every wait is a timed slice that
+looks at cancel. Fault points (cli_recover/testhooks.py): `stage.NAME.start` and `stage.NAME.chunk`
+(its first chunk) for NAME in read, index, compress, store (backup) and decompress, sink
+(verify, restore, scan).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from cli_recover.testhooks import fault_point
 
 CHUNK = 1 << 20
 QUEUE_DEPTH = 8  # chunks in flight per stage: memory is bounded by ~2 x QUEUE_DEPTH MiB
-DECOMPRESS_SLICE = 64 << 10  # compressed bytes per decompress call (bounds each output chunk)
+WAIT_SLICE = 0.1  # seconds: every wait wakes this often to look at cancel and the other threads
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -94,30 +99,74 @@ class BackupRequest:
 
 
 class _Stage(threading.Thread):
-    """A pipeline stage consuming chunks from a bounded queue. On error it keeps draining so the
-    reader never blocks, and records the first exception."""
+    """A pipeline stage consuming chunks from a bounded queue. It always ends, with `error` set or
+    not: everything it runs is inside one try from its first instruction. On error it keeps draining
+    so its feeder never blocks; its feeder's `put` never blocks on a stage that has ended anyway."""
 
-    def __init__(self, name: str, fn: Callable[[bytes], None], finish: Callable[[], None]):
+    def __init__(self, name: str, fn: Callable[[bytes], None], finish: Callable[[], None],
+                 halt: threading.Event):
         super().__init__(name=name, daemon=True)
         self.queue: queue.Queue = queue.Queue(QUEUE_DEPTH)
         self.fn, self.finish_fn = fn, finish
         self.error: BaseException | None = None
+        self.ended = threading.Event()
+        self.halt = halt  # the pipeline gave up on its stuck stages: nobody waits for anybody
+        self.end_sent = False
 
     def run(self) -> None:
-        while True:
-            chunk = self.queue.get()
-            if chunk is None:
-                break
+        try:
+            fault_point(f"stage.{self.name}.start")
+            first = True
+            while True:
+                # the feeder always sends the end (None), in its finally: this wait ends
+                chunk = self.queue.get()
+                if chunk is None:
+                    break
+                if self.error is None:
+                    try:
+                        if first:
+                            first = False
+                            fault_point(f"stage.{self.name}.chunk")
+                        self.fn(chunk)
+                    except BaseException as exc:  # noqa: BLE001 - reported by the reader
+                        self.error = exc
             if self.error is None:
-                try:
-                    self.fn(chunk)
-                except BaseException as exc:  # noqa: BLE001 - reported by the reader
-                    self.error = exc
-        if self.error is None:
-            try:
                 self.finish_fn()
-            except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001
+            if self.error is None:
                 self.error = exc
+        finally:
+            self.ended.set()
+
+    def put(self, item, cancel: threading.Event | None = None) -> None:
+        """Hand the stage a chunk (None: the end). Never blocks for good: returns at once when the
+        stage has ended or the pipeline halted, and gives up a full queue after a cancel."""
+        while not self.ended.is_set() and not self.halt.is_set():
+            try:
+                self.queue.put(item, timeout=WAIT_SLICE)
+                self.end_sent = self.end_sent or item is None
+                return
+            except queue.Full:
+                if cancel is not None and cancel.is_set():
+                    return
+
+    def wait(self, cancel: threading.Event | None = None, grace: float = 5.0) -> None:
+        """Join, in slices; after a cancel give up once `grace` seconds passed and halt the pipeline
+        (a stage stuck, say in a write to a dead disk, must not keep a cancelled job alive: it is a
+        daemon thread, and what it was writing is removed anyway)."""
+        deadline = None
+        while self.is_alive() and not self.halt.is_set():
+            if not self.end_sent:  # put(None) gave up on a full queue (cancel): deliver it now
+                try:
+                    self.queue.put_nowait(None)
+                    self.end_sent = True
+                except queue.Full:
+                    pass
+            self.join(WAIT_SLICE)
+            if cancel is not None and cancel.is_set():
+                deadline = deadline or time.monotonic() + grace
+                if time.monotonic() > deadline:
+                    self.halt.set()
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -204,19 +253,21 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         os.fsync(f.fileno())
 
     # compress and store run in separate threads: the codec never waits for sha256 or the disk
-    writer = _Stage("write", store_chunk, store_finish)
+    halt = threading.Event()
+    writer = _Stage("store", store_chunk, store_finish, halt)
 
     def compress_chunk(chunk: bytes) -> None:
         data = compressor.compress(chunk)
         if data:
-            writer.queue.put(data)
+            writer.put(data)
 
     def compress_finish() -> None:
         data = compressor.finish()
         if data:
-            writer.queue.put(data)
+            writer.put(data)
 
-    feeders = [_Stage("index", index_chunk, index_finish), _Stage("compress", compress_chunk, compress_finish)]
+    feeders = [_Stage("index", index_chunk, index_finish, halt),
+               _Stage("compress", compress_chunk, compress_finish, halt)]
     stages = [*feeders, writer]
     for stage in stages:
         stage.start()
@@ -225,6 +276,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     failure: BaseException | None = None
     stage_failed: list[_Stage] = []
     try:
+        fault_point("stage.read.start")
         proc = req.target.spawn(req.argv)
         if on_process is not None:
             on_process(proc)
@@ -237,9 +289,11 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             chunk = proc.read(CHUNK)
             if not chunk:
                 break
+            if not counts["raw"]:
+                fault_point("stage.read.chunk")
             counts["raw"] += len(chunk)
             for stage in feeders:
-                stage.queue.put(chunk)
+                stage.put(chunk, cancel)
             if any(stage.error for stage in stages):
                 # the cause: the stages that failed so far (stopping the producer makes the index
                 # stage see a truncated stream too, which is not what went wrong)
@@ -254,11 +308,11 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             proc.kill()
     finally:
         for stage in feeders:
-            stage.queue.put(None)
+            stage.put(None, cancel)
         for stage in feeders:
-            stage.join()
-        writer.queue.put(None)  # after the compressor's last output
-        writer.join()
+            stage.wait(cancel)
+        writer.put(None, cancel)  # after the compressor's last output
+        writer.wait(cancel)
         try:
             f.close()
         except OSError as exc:  # a failed write left bytes in the buffer (disk full): already reported
@@ -276,6 +330,9 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     if failure is not None:
         if isinstance(failure, KeyboardInterrupt):
             raise _abort(Cancelled(signal.SIGINT)) from None
+        if isinstance(failure, Exception) and not isinstance(failure, (RecoverError, OSError)):
+            what = (failure.strerror or str(failure)) if isinstance(failure, OSError) else str(failure)
+            raise _abort(RecoverError(f"backup stream failed in read: {what}; no archive was written")) from failure
         raise _abort(failure)
     code = proc.wait()
     if cancel is not None and cancel.is_set():
@@ -288,7 +345,8 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
                 err = stage.error
                 if isinstance(err, RecoverError):
                     raise _abort(type(err)(f"{err}; no archive was written"))
-                raise _abort(RecoverError(f"backup stream failed in {stage.name}: {err}; no archive was written"))
+                what = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+                raise _abort(RecoverError(f"backup stream failed in {stage.name}: {what}; no archive was written"))
 
     if stage_failed:  # we stopped the producer because the stream was bad: that is the cause
         stage_errors()
@@ -390,64 +448,87 @@ def hash_file(path: Path, progress: Progress | None = None, cancel: threading.Ev
 def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, progress: Progress | None = None,
                    cancel: threading.Event | None = None, stored_hash=None) -> int:
     """Reads path, decompresses and calls sink(raw_chunk); returns the raw byte count. Decompression
-    runs in its own thread so it overlaps with the sink (tar parse, hashing, writing)."""
+    runs in its own thread so it overlaps with the sink (tar parse, hashing, writing). Every raw chunk
+    is at most CHUNK bytes whatever the compression ratio, and at most QUEUE_DEPTH of them wait."""
+    codec_info(codec)  # an unknown (or mistyped) codec name: one clear line, before any thread starts
     q: queue.Queue = queue.Queue(QUEUE_DEPTH)
     state: dict = {"error": None}
     total = path.stat().st_size
-    stop = threading.Event()
+    stop, ended = threading.Event(), threading.Event()
+    tap = _Tap(stored_hash)
 
     def produce() -> None:
-        dec = Decompressor(codec)
-        done = 0
-        try:
+        try:  # from the first instruction: the reader always learns the end or the error
+            fault_point("stage.decompress.start")
             with open(path, "rb", buffering=0) as f:
+                tap.f = f
+                dec = Decompressor(tap, codec)
+                first = True
                 while not stop.is_set():
-                    data = f.read(CHUNK)
-                    if not data:
+                    out = dec.read(CHUNK)
+                    if not out:
                         break
-                    done += len(data)
-                    if stored_hash is not None:
-                        stored_hash.update(data)
-                    # Feed the codec small slices: each output stays a few MiB even for data that
-                    # compresses 50:1, so the queue (and memory) is bounded by what it holds.
-                    view = memoryview(data)
-                    step = len(view) if codec == "none" else DECOMPRESS_SLICE
-                    for i in range(0, len(view), step):
-                        out = dec.decompress(view[i : i + step])
-                        if out:
-                            q.put((out, done - len(view) + min(i + step, len(view))))
-            dec.finish()
-        except BaseException as exc:  # noqa: BLE001
+                    if first:
+                        fault_point("stage.decompress.chunk")
+                        first = False
+                    if not _put(q, (out, tap.count), stop):
+                        break
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the reader
             state["error"] = exc
         finally:
-            q.put(None)
+            ended.set()
 
     thread = threading.Thread(target=produce, name="decompress", daemon=True)
     thread.start()
     raw = 0
     try:
+        fault_point("stage.sink.start")
         while True:
             if cancel is not None and cancel.is_set():
                 raise Cancelled(_cancel_signum(cancel))
-            item = q.get()
-            if item is None:
-                break
-            chunk, done = item
+            try:
+                chunk, done = q.get(timeout=WAIT_SLICE)
+            except queue.Empty:
+                if ended.is_set() and q.empty():
+                    break
+                continue
+            if not raw:
+                fault_point("stage.sink.chunk")
             raw += len(chunk)
             sink(chunk)
             if progress is not None:
                 progress(done, total)
     finally:
-        stop.set()
-        while thread.is_alive():  # unblock the producer if the sink failed
-            try:
-                q.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        thread.join()
+        stop.set()  # a producer blocked on a full queue gives up within WAIT_SLICE
+        thread.join(timeout=5)
     if state["error"] is not None:
         raise state["error"]
     return raw
+
+
+class _Tap:
+    """The stored bytes on their way into the decompressor: counted (progress) and hashed."""
+
+    def __init__(self, stored_hash):
+        self.f, self.hash, self.count = None, stored_hash, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.count += len(data)
+        if self.hash is not None:
+            self.hash.update(data)
+        return data
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """q.put that gives up (False) once stop is set, instead of blocking forever on a full queue."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=WAIT_SLICE)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 @dataclass

@@ -34,6 +34,9 @@ def open_archive(path: str | os.PathLike) -> tuple[Path, dict | None, str]:
         raise UsageError(f"{archive} is not a regular file, not an archive")
     manifest = find_manifest(archive)
     codec = (manifest or {}).get("codec", {}).get("name") or detect_codec(str(archive))
+    from cli_recover.archive.codecs import codec_info
+
+    codec_info(codec)  # a hand-edited manifest's unknown or mistyped codec: one line, before anything runs
     return archive, manifest, codec
 
 
