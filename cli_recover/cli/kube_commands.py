@@ -15,7 +15,7 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    from cli_recover.cli.argtypes import count, port
+    from cli_recover.cli.argtypes import add_exec_timeout_argument, count, port
 
     p = sub.add_parser(
         "pods",
@@ -51,6 +51,7 @@ def register(sub) -> None:
     )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     _cluster_flags(p)
+    add_exec_timeout_argument(p)
     p.set_defaults(func=cmd_preflight)
 
     p = sub.add_parser(
@@ -151,7 +152,9 @@ def cmd_preflight(args) -> int:
     from cli_recover.kube.pod import open_pod_target
     from cli_recover.kube.preflight import DB_TOOLS, preflight
 
-    target = open_pod_target(args.pod, args.namespace, args.container, args.context, args.kubeconfig)
+    target = open_pod_target(
+        args.pod, args.namespace, args.container, args.context, args.kubeconfig, exec_timeout=args.exec_timeout
+    )
     try:
         report = preflight(target, args.path)
     finally:
