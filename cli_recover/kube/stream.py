@@ -43,7 +43,11 @@ OUT_LOW = 4 << 20
 IN_CHUNKS = 4  # stdin chunks queued before write() blocks
 PROTOCOLS = "v5.channel.k8s.io,v4.channel.k8s.io"
 _CLOSE = object()
-DEFAULT_EXEC_TIMEOUT = 300.0  # seconds without a frame (not even a pong) and without stdin progress
+# Seconds without a frame (not even a pong) and without stdin progress. A live API server answers a ping
+# in milliseconds however quiet the command is, so this only bounds how long a hung server, node or
+# network may stall a job; kubectl gives up after 61 s, we allow a slow restore (pongs queue behind
+# stdin) and an API server fail-over more room: a scheduled job still ends within about 5 minutes.
+DEFAULT_EXEC_TIMEOUT = 300.0
 ENV_EXEC_TIMEOUT = "CLI_RECOVER_EXEC_TIMEOUT"
 PING_EVERY = 20.0
 
