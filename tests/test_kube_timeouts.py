@@ -36,6 +36,18 @@ THROTTLE = (
 )
 SLOW_TAR_OUT = f'#!/bin/sh\n: > started\n/usr/bin/tar "$@" | {THROTTLE}\n'
 SLOW_TAR_IN = f'#!/bin/sh\n: > started\n{THROTTLE} | /usr/bin/tar "$@"\n'
+# Slow (~3 MB/s) for the first 12 MiB, then full speed: the slow part shows that stdin still moving keeps a
+# stream alive although pongs wait behind it; the fast end keeps the last in-flight bytes from taking longer
+# than the test's timeout (see the limit in cli_recover.kube.stream).
+SLOW_START = (
+    "python3 -c 'import sys, time\n"
+    "r, w = sys.stdin.buffer, sys.stdout.buffer\n"
+    "n = 0\n"
+    "while b := r.read1(65536):\n"
+    "    w.write(b); w.flush(); n += len(b)\n"
+    "    if n < 12 << 20: time.sleep(0.02)'"
+)
+SLOW_START_TAR_IN = f'#!/bin/sh\n{SLOW_START} | /usr/bin/tar "$@"\n'
 QUIET_TAR = '#!/bin/sh\nsleep 3\nexec /usr/bin/tar "$@"\n'
 STOPPED_TIMEOUT = 2  # --exec-timeout while the server is stopped
 RUN_LIMIT = 60  # a subprocess that takes longer than this is hung: the test fails, the suite goes on
@@ -56,6 +68,7 @@ def server(tmp_path_factory):
     _pod(root, "slow-out", SLOW_TAR_OUT, {"data/big.bin": os.urandom(24 << 20)})
     _pod(root, "slow-in", SLOW_TAR_IN)
     (root / "default" / "slow-in" / "restored").mkdir()
+    _pod(root, "slow-start-in", SLOW_START_TAR_IN)
     _pod(root, "quiet", QUIET_TAR, {"data/x.txt": "x" * 1000})
     kubeconfig = base / "kubeconfig"
     proc = subprocess.Popen(
@@ -206,3 +219,20 @@ def test_preflight_takes_exec_timeout(server):
     done = run_cli("preflight", "quiet", "-o", "json", "--exec-timeout", "30", "--kubeconfig", kubeconfig)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tar"]
+
+
+def test_a_slow_restore_on_a_live_server_is_not_a_timeout(server, tmp_path):
+    """The pod takes stdin at ~3 MB/s for a while, so pongs wait seconds behind it (longer than the 1 s
+    timeout): stdin still moving keeps the stream alive."""
+    _, kubeconfig, root = server
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "slow.bin").write_bytes(os.urandom(24 << 20))
+    archive = tmp_path / "slow.tar.zst"
+    run_cli("backup", "filesystem", "--local", src, "-o", archive, "-q", check=True)
+    target = root / "default" / "slow-start-in" / "restored"
+    target.mkdir()
+    done = run_cli("restore", "filesystem", "slow-start-in", archive, "--target-path", "/restored", "-q",
+                   "--kubeconfig", kubeconfig, "--exec-timeout", "1", timeout=RUN_LIMIT)
+    assert done.returncode == 0, done.stderr
+    assert (target / "slow.bin").read_bytes() == (src / "slow.bin").read_bytes()

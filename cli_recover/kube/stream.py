@@ -17,7 +17,9 @@ for `exec_timeout` seconds, no frame arrived (data, or the pong a live server an
 command in the pod is silent, e.g. tar scanning a big tree) and no stdin was sent. Opening the stream has
 the same limit. Pings are our own task rather than aiohttp's `heartbeat=`, which closes the connection
 when a pong is late by half the ping interval: on a restore into a slow pod the ping waits behind
-megabytes of stdin, so that would kill live streams.
+megabytes of stdin, so that would kill live streams. The limit of this: once all stdin is handed to TCP,
+a pod still writing the few MB in flight (socket and pipe buffers) sends nothing and its server reads no
+ping until it is done, so the timeout must exceed that (300 s: a pod slower than about 30 KB/s).
 """
 
 from __future__ import annotations
