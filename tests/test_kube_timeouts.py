@@ -203,8 +203,10 @@ def test_opening_an_exec_stream_on_a_hung_server_times_out(server):
 def test_env_var_sets_the_default_and_bad_values_are_one_line(server, tmp_path, monkeypatch):
     _, kubeconfig, _ = server
     monkeypatch.setenv("CLI_RECOVER_EXEC_TIMEOUT", "7.5")
-    assert open_pod_target("quiet", kubeconfig=kubeconfig).exec_timeout == 7.5
-    assert open_pod_target("quiet", kubeconfig=kubeconfig, exec_timeout=0).exec_timeout == 0
+    for given, expected in ((None, 7.5), (0, 0)):
+        target = open_pod_target("quiet", kubeconfig=kubeconfig, exec_timeout=given)
+        target.close()
+        assert target.exec_timeout == expected
     for bad in ("abc", "-1", "nan", "inf"):
         done = run_cli("preflight", "quiet", "--kubeconfig", kubeconfig, env={"CLI_RECOVER_EXEC_TIMEOUT": bad})
         assert done.returncode != 0 and "CLI_RECOVER_EXEC_TIMEOUT" in done.stderr, done.stderr
