@@ -178,3 +178,24 @@ def test_v4_fallback_tar_x_ends_on_its_own(sandbox, target, monkeypatch, caplog)
         src / "readme.txt"
     ).read_bytes()
     assert "v4.channel.k8s.io" in caplog.text and "cannot close stdin" in caplog.text
+
+
+def test_a_client_that_vanishes_mid_stream_does_not_break_later_execs(target):
+    """A connection reset while the server sends stdout used to leave the stderr pump of that exec
+    waiting on a closed pipe; the next exec reused its fd number and hung without output (sandbox)."""
+    from cli_recover.kube import aioloop
+
+    for _ in range(4):
+        proc = target.spawn(["sh", "-c", "exec cat /dev/zero"])
+        assert proc.read(65536)
+        time.sleep(0.5)  # we stop reading: the server's send waits for the socket to drain
+        transport = proc._ws._response.connection.transport  # then a reset, not a polite close
+        aioloop.get_loop().call_soon_threadsafe(transport.abort)
+        proc.kill()
+        for _ in range(3):
+            result: list = []
+            worker = threading.Thread(target=lambda out=result: out.append(target.run(["echo", "ok"], timeout=20)),
+                                      daemon=True)
+            worker.start()
+            worker.join(30)
+            assert result and result[0][:2] == (0, b"ok\n"), result

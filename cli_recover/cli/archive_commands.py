@@ -17,11 +17,14 @@ CODEC_CHOICES = ("zstd", "lz4", "gzip", "none")
 
 
 def add_kube_arguments(parser) -> None:
+    from cli_recover.cli.argtypes import add_exec_timeout_argument
+
     g = parser.add_argument_group("cluster (ignored with --local)")
     g.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
     g.add_argument("-c", "--container", help="container (default: the pod's default container)")
     g.add_argument("--context", help="kubeconfig context (default: the current one)")
     g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    add_exec_timeout_argument(g)
 
 
 def make_target(args, pod: str | None):
@@ -32,7 +35,7 @@ def make_target(args, pod: str | None):
     from cli_recover.kube.pod import open_pod_target
 
     return open_pod_target(pod, namespace=args.namespace, container=args.container, context=args.context,
-                           kubeconfig=args.kubeconfig)
+                           kubeconfig=args.kubeconfig, exec_timeout=getattr(args, "exec_timeout", None))
 
 
 def target_record(target, path: str | None) -> dict:

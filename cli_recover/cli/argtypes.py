@@ -54,3 +54,13 @@ def count(maximum: int | None = None):
 
     convert.__name__ = "count"
     return convert
+
+
+EXEC_TIMEOUT_HELP = ("give up on a pod's exec stream after SECONDS without any answer from the API server "
+                     "(it is pinged, so a quiet command is fine); default $CLI_RECOVER_EXEC_TIMEOUT, else 300; "
+                     "0 = never")
+
+
+def add_exec_timeout_argument(parser) -> None:
+    """`--exec-timeout SECONDS` (backup, restore, preflight): see cli_recover.kube.stream."""
+    parser.add_argument("--exec-timeout", type=seconds, metavar="SECONDS", help=EXEC_TIMEOUT_HELP)

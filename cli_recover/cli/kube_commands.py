@@ -15,7 +15,7 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    from cli_recover.cli.argtypes import count, port
+    from cli_recover.cli.argtypes import add_exec_timeout_argument, count, port
 
     p = sub.add_parser(
         "pods",
@@ -51,6 +51,7 @@ def register(sub) -> None:
     )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     _cluster_flags(p)
+    add_exec_timeout_argument(p)
     p.set_defaults(func=cmd_preflight)
 
     p = sub.add_parser(
@@ -66,7 +67,11 @@ def register(sub) -> None:
     )
     s.add_argument("--root", required=True, metavar="DIR", help="folder whose subfolders are namespaces")
     s.add_argument("--port", type=port, default=0, help="port (default: a free one)")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; other than loopback needs --i-know-this-is-unsafe)")
+    s.add_argument("--i-know-this-is-unsafe", dest="allow_remote", action="store_true",
+                   help="listen on a non-loopback --host: whoever reaches it with the admin token runs commands "
+                   "on this host (as root when the sandbox runs as root)")
     s.add_argument(
         "--kubeconfig", metavar="FILE", help="where to write the kubeconfig (default DIR/.sandbox-kubeconfig)"
     )
@@ -151,7 +156,9 @@ def cmd_preflight(args) -> int:
     from cli_recover.kube.pod import open_pod_target
     from cli_recover.kube.preflight import DB_TOOLS, preflight
 
-    target = open_pod_target(args.pod, args.namespace, args.container, args.context, args.kubeconfig)
+    target = open_pod_target(
+        args.pod, args.namespace, args.container, args.context, args.kubeconfig, exec_timeout=args.exec_timeout
+    )
     try:
         report = preflight(target, args.path)
     finally:
@@ -195,6 +202,7 @@ def cmd_sandbox_serve(args) -> int:
     import threading
 
     from cli_recover.kube.sandbox import serve
+    from cli_recover.kube.sandbox.server import is_loopback as sandbox_is_loopback
 
     if not args.root.strip():
         from cli_recover.errors import UsageError
@@ -216,8 +224,12 @@ def cmd_sandbox_serve(args) -> int:
             port=args.port,
             kubeconfig_path=args.kubeconfig,
             synthetic=args.synthetic,
+            allow_remote=args.allow_remote,
         )
         try:
+            if not sandbox_is_loopback(args.host):
+                print(f"warning: UNSAFE: the sandbox listens on {args.host}: anyone who can reach it with the "
+                      f"admin token from {sandbox.kubeconfig_path} runs commands on this host", file=sys.stderr)
             print(f"cli-recover SANDBOX cluster (local folders as pods, not a real cluster) at {sandbox.url}")
             print(
                 f"serving {sandbox.root}" + (f" + {args.synthetic} synthetic pods" if args.synthetic else "")

@@ -22,11 +22,25 @@ COMMAND_MODULES = (
 )
 
 
+# Flags whose empty value would silently mean the default (`-n ""` = the context's namespace).
+NON_EMPTY = {"namespace": "-n/--namespace", "container": "-c/--container", "context": "--context",
+             "kubeconfig": "--kubeconfig"}
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports bad usage as one line (plus a hint), exit code 2."""
+    """argparse that reports bad usage as one line (plus a hint), exit code 2, and refuses empty
+    NON_EMPTY values (every command, and the backup a schedule validates with this parser)."""
 
     def error(self, message: str):  # noqa: D401
         self.exit(2, f"cli-recover: error: {message}\n(see: {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        for dest, flag in NON_EMPTY.items():
+            value = getattr(namespace, dest, None)
+            if isinstance(value, str) and not value.strip():
+                self.error(f"argument {flag}: empty value; leave the flag out to use the default")
+        return namespace, extras
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -52,6 +66,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cli_recover.cli.output import guard_pipes
+
+    guard_pipes()  # `cli-recover ... | head -1`: the rest is dropped, never a BrokenPipeError mid-job
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv and sys.stdin.isatty() and sys.stdout.isatty():
         argv = ["tui"]

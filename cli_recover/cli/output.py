@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 
 FORMATS = ("table", "json", "yaml")
@@ -42,3 +44,61 @@ def emit(data, fmt: str, headers: list[str], rows: list[list], *, empty: str = "
         text = table(headers, rows, empty=empty)
         if text:
             print(text)
+
+
+class PipeGuard:
+    """Wraps sys.stdout/sys.stderr when they are pipes. Once the reader has gone (`verify --json | head -1`)
+    the rest of the output is dropped (the fd now points at /dev/null) instead of raising BrokenPipeError
+    wherever the next print happens, e.g. inside a job, which would then be recorded as failed although
+    its work succeeded. `broken` says whether that happened."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.broken = True
+        try:  # the unwritten buffer and the interpreter's last flush then go to /dev/null, silently
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def guard_pipes() -> None:
+    """Install PipeGuard on sys.stdout and sys.stderr when they are pipes or sockets (not yet guarded)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None or isinstance(stream, PipeGuard):
+            continue
+        try:
+            mode = os.fstat(stream.fileno()).st_mode
+        except (AttributeError, OSError, ValueError):  # no real fd (a test's capture object)
+            continue
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            setattr(sys, name, PipeGuard(stream))

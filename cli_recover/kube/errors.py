@@ -17,6 +17,10 @@ class ClusterUnreachable(ClusterError):
     """The API server cannot be reached (connection refused, DNS, TLS, timeout)."""
 
 
+class ExecTimeout(ClusterUnreachable):
+    """The exec stream got no frame and sent no stdin for --exec-timeout seconds (a hung server)."""
+
+
 class Unauthorized(ClusterError):
     """401: the credentials were rejected."""
 

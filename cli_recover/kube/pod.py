@@ -17,7 +17,7 @@ from cli_recover.kube.errors import (
     UnknownPod,
     choices,
 )
-from cli_recover.kube.stream import PodProcess
+from cli_recover.kube.stream import PodProcess, resolve_exec_timeout
 
 
 class PodTarget:
@@ -26,8 +26,15 @@ class PodTarget:
     kind = "pod"
 
     def __init__(
-        self, cluster: Cluster, pod: str, namespace: str, container: str, pod_object: dict | None = None
+        self,
+        cluster: Cluster,
+        pod: str,
+        namespace: str,
+        container: str,
+        pod_object: dict | None = None,
+        exec_timeout: float | None = None,
     ):
+        self.exec_timeout = resolve_exec_timeout(exec_timeout)
         self.cluster = cluster
         self.pod = pod
         self.namespace = namespace
@@ -51,7 +58,14 @@ class PodTarget:
                     raise UsageError(f"{os.fsencode(arg)!r} is not valid UTF-8: the exec API of a pod carries "
                                      "only UTF-8 text") from None
         return PodProcess(
-            self.cluster, self.pod, self.namespace, self.container, argv, stdin=stdin, label=self.describe()
+            self.cluster,
+            self.pod,
+            self.namespace,
+            self.container,
+            argv,
+            stdin=stdin,
+            label=self.describe(),
+            exec_timeout=self.exec_timeout,
         )
 
     def run(self, argv: list[str], *, timeout: float = 30.0) -> tuple[int, bytes, str]:
@@ -97,9 +111,12 @@ def open_pod_target(
     container: str | None = None,
     context: str | None = None,
     kubeconfig: str | os.PathLike | None = None,
+    exec_timeout: float | None = None,
 ) -> PodTarget:
     """Check that the pod exists and runs, pick the container (given, else the default-container
-    annotation, else the first one) and return its target. Raises one-line RecoverErrors."""
+    annotation, else the first one) and return its target. Raises one-line RecoverErrors.
+    exec_timeout: see `cli_recover.kube.stream.resolve_exec_timeout` (None: the environment or 300 s)."""
+    exec_timeout = resolve_exec_timeout(exec_timeout)
     cluster = Cluster(kubeconfig, context)
     ns = namespace or cluster.namespace
     try:
@@ -148,4 +165,4 @@ def open_pod_target(
                 raise PodNotRunning(
                     f"container {chosen} of pod {pod} in namespace {ns} is not running ({reason})"
                 )
-    return PodTarget(cluster, pod, ns, chosen, obj)
+    return PodTarget(cluster, pod, ns, chosen, obj, exec_timeout)

@@ -10,6 +10,16 @@ full: TCP back-pressure reaches the pod), stdin writes block while IN_CHUNKS chu
 End of stdin needs v5 (`[255, 0]` closes channel 0). On a v4-only server close_stdin() cannot be
 signalled: commands that stop on their own (tar -x ends at the archive's end marker) still work, commands
 that read to EOF (cat, sh reading a script) wait forever. Which protocol was negotiated is logged at debug.
+
+A hung API server, node or network must not freeze a job forever (a scheduled backup would never end):
+the stream pings the server every PING_EVERY seconds (at most a third of the timeout) and gives up when,
+for `exec_timeout` seconds, no frame arrived (data, or the pong a live server answers even while the
+command in the pod is silent, e.g. tar scanning a big tree) and no stdin was sent. Opening the stream has
+the same limit. Pings are our own task rather than aiohttp's `heartbeat=`, which closes the connection
+when a pong is late by half the ping interval: on a restore into a slow pod the ping waits behind
+megabytes of stdin, so that would kill live streams. The limit of this: once all stdin is handed to TCP,
+a pod still writing the few MB in flight (socket and pipe buffers) sends nothing and its server reads no
+ping until it is done, so the timeout must exceed that (300 s: a pod slower than about 30 KB/s).
 """
 
 from __future__ import annotations
@@ -17,13 +27,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import os
 import threading
 from collections import deque
 
-from cli_recover.errors import ProducerError
+from cli_recover.errors import ProducerError, UsageError
 from cli_recover.kube import aioloop
 from cli_recover.kube.base import BoundedTail
-from cli_recover.kube.errors import ClusterError, CommandNotFound
+from cli_recover.kube.errors import ClusterError, CommandNotFound, ExecTimeout
 
 log = logging.getLogger("cli_recover.kube")
 
@@ -33,13 +45,46 @@ OUT_LOW = 4 << 20
 IN_CHUNKS = 4  # stdin chunks queued before write() blocks
 PROTOCOLS = "v5.channel.k8s.io,v4.channel.k8s.io"
 _CLOSE = object()
+# Seconds without a frame (not even a pong) and without stdin progress. A live API server answers a ping
+# in milliseconds however quiet the command is, so this only bounds how long a hung server, node or
+# network may stall a job; kubectl gives up after 61 s, we allow a slow restore (pongs queue behind
+# stdin) and an API server fail-over more room: a scheduled job still ends within about 5 minutes.
+DEFAULT_EXEC_TIMEOUT = 300.0
+ENV_EXEC_TIMEOUT = "CLI_RECOVER_EXEC_TIMEOUT"
+PING_EVERY = 20.0
+
+
+def resolve_exec_timeout(value: float | None = None) -> float:
+    """The exec idle timeout in seconds: `value` (--exec-timeout), else $CLI_RECOVER_EXEC_TIMEOUT, else
+    DEFAULT_EXEC_TIMEOUT. 0 means never time out. A bad environment value is a UsageError."""
+    if value is not None:
+        return float(value)
+    text = os.environ.get(ENV_EXEC_TIMEOUT, "").strip()
+    if not text:
+        return DEFAULT_EXEC_TIMEOUT
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and 0 <= number <= 1e9):
+        raise UsageError(f"${ENV_EXEC_TIMEOUT}={text!r} is not a number of seconds (0 = no timeout)")
+    return number
 
 
 class PodProcess:
     """A command running in a pod's container. Blocking methods, safe for one reader and one writer thread."""
 
     def __init__(
-        self, cluster, pod: str, namespace: str, container: str, argv: list[str], *, stdin: bool, label: str
+        self,
+        cluster,
+        pod: str,
+        namespace: str,
+        container: str,
+        argv: list[str],
+        *,
+        stdin: bool,
+        label: str,
+        exec_timeout: float | None = None,
     ):
         self.cluster = cluster
         self.pod, self.namespace, self.container = pod, namespace, container
@@ -59,6 +104,9 @@ class PodProcess:
         self._stderr = BoundedTail()
         self._status: bytes = b""
         self._lost: str = ""
+        self.timeout = resolve_exec_timeout(exec_timeout)
+        self._sent = False  # stdin went out since the current receive started
+        self._stalled: ExecTimeout | None = None
         self._loop = aioloop.get_loop()
         self._ws = aioloop.run(self._connect())
         self._task_future = aioloop.submit(self._pump())
@@ -89,10 +137,17 @@ class PodProcess:
                 headers={"Accept": "*/*", "sec-websocket-protocol": PROTOCOLS},
                 timeout=None,
             )
-            ws = await ctx
+            ws = await (asyncio.wait_for(ctx, self.timeout) if self.timeout else ctx)
         except aiohttp.WSServerHandshakeError as exc:
             raise self._handshake_error(exc) from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except aiohttp.ClientError as exc:  # aiohttp's own timeouts (sock_connect) are ClientErrors
+            raise self.cluster.connection_error(exc) from exc
+        except TimeoutError:  # wait_for above (TimeoutError is an OSError: before the next clause)
+            raise ExecTimeout(
+                f"no answer from the API server at {self.cluster.server} for {self.timeout:g} s "
+                f"(--exec-timeout) while starting {self.argv[0]} in {self.label}"
+            ) from None
+        except OSError as exc:
             raise self.cluster.connection_error(exc) from exc
         response = getattr(ws, "_response", None)
         self.protocol = response.headers.get("Sec-WebSocket-Protocol", "") if response is not None else ""
@@ -140,17 +195,45 @@ class PodProcess:
                 continue
             try:
                 await ws.send_bytes(item)
+                self._sent = True
             finally:
                 self._in_slots.release()
+
+    async def _pinger(self, ws) -> None:
+        """A ping now and then: a live server answers it even while the command is silent."""
+        every = min(PING_EVERY, self.timeout / 3) if self.timeout else PING_EVERY
+        try:
+            while not ws.closed:
+                await asyncio.sleep(every)
+                await ws.ping()
+        except Exception:  # noqa: BLE001 - the connection is going away; the receive loop reports it
+            pass
+
+    async def _receive(self, ws):
+        """The next message; raises ExecTimeout after `timeout` s without any frame or stdin progress."""
+        if not self.timeout:
+            return await ws.receive()
+        while True:
+            self._sent = False
+            try:
+                return await ws.receive(timeout=self.timeout)  # pongs restart the wait inside aiohttp
+            except TimeoutError:
+                if self._sent:  # stdin is moving: the far side is alive, only slow to answer
+                    continue
+                raise ExecTimeout(
+                    f"no data from the API server for {self.timeout:g} s (--exec-timeout): the exec stream of "
+                    f"{self.argv[0]} in {self.label} stalled (a hung API server, node or network?)"
+                ) from None
 
     async def _pump(self) -> None:
         import aiohttp
 
         ws = self._ws
         writer = asyncio.ensure_future(self._writer(ws))
+        pinger = asyncio.ensure_future(self._pinger(ws))
         try:
             while True:
-                msg = await ws.receive()
+                msg = await self._receive(ws)
                 if msg.type == aiohttp.WSMsgType.BINARY:
                     data = msg.data
                     if len(data) < 2:
@@ -175,12 +258,17 @@ class PodProcess:
                 self._lost = f"sending stdin failed: {writer.exception()}"
         except asyncio.CancelledError:
             pass
+        except ExecTimeout as exc:
+            self._stalled = exc
+            self._lost = str(exc)
+            log.debug("exec %s: %s", self.label, exc)
         except Exception as exc:  # noqa: BLE001 - reported through wait()
             self._lost = f"connection error: {exc}"
         finally:
             writer.cancel()
-            try:
-                await asyncio.wait_for(ws.close(), 5)
+            pinger.cancel()
+            try:  # a stalled peer will not answer the close: do not wait long for it
+                await asyncio.wait_for(ws.close(), 1 if self._stalled else 5)
             except Exception:  # noqa: BLE001 - the peer may be gone already
                 pass
             with self._cond:
@@ -197,6 +285,8 @@ class PodProcess:
         with self._cond:
             while not self._out and not self._eof:
                 self._cond.wait()
+            if not self._out and self._stalled is not None and not self._killed:
+                raise ExecTimeout(str(self._stalled))
             parts = []
             taken = 0
             while self._out and taken < n:
@@ -238,6 +328,8 @@ class PodProcess:
             if self._stdin_closed:
                 raise ProducerError(f"stdin of {self.argv[0]} in {self.label} is already closed")
             self._in_slots.acquire()
+            if self._stalled is not None:
+                raise ExecTimeout(str(self._stalled))
             if self._done.is_set():
                 raise ProducerError(f"the command in {self.label} stopped reading its input")
             part = view[start : start + CHUNK]
@@ -258,6 +350,8 @@ class PodProcess:
             raise TimeoutError(f"{self.argv[0]} in {self.label} still running after {timeout}s")
         if self._killed and not self._status:
             return -9
+        if self._stalled is not None and not self._status:
+            raise ExecTimeout(str(self._stalled))
         if not self._status:
             why = self._lost or "the connection closed"
             raise ProducerError(

@@ -200,7 +200,10 @@ async def run_exec(chan: ChannelSocket, proc: subprocess.Popen, argv: list[str])
             elif ch == 255 and chan.v5 and data[:1] == b"\x00":
                 close_stdin()
 
-    outputs = asyncio.gather(pump_out(loop, out_fd, chan, 1), pump_out(loop, err_fd, chan, 2))
+    # Two tasks, not one gather(): when one pump fails (the client went away), a gather is done at once
+    # and cancelling it no longer reaches the other pump, which then waits on a closed pipe forever.
+    pumps = [asyncio.ensure_future(pump_out(loop, fd, chan, ch)) for fd, ch in ((out_fd, 1), (err_fd, 2))]
+    outputs = asyncio.gather(*pumps)
     reader = asyncio.ensure_future(pump_in())
     exited = asyncio.ensure_future(wait_exit(loop, proc))
     try:
@@ -209,21 +212,24 @@ async def run_exec(chan: ChannelSocket, proc: subprocess.Popen, argv: list[str])
             # The client went away before the command finished: stop it (and its children).
             log.debug("exec client disconnected; killing %s", argv)
             kill_group(proc)
-            outputs.cancel()
             return
         outputs.result()
         code = await exited
         await chan.send_status(status_json(code, argv=argv))
     except asyncio.CancelledError:
         kill_group(proc)
-        outputs.cancel()
         raise
     except (ConnectionError, RuntimeError) as exc:
         log.debug("exec stream ended early: %r", exc)
         kill_group(proc)
-        outputs.cancel()
     finally:
-        reader.cancel()
+        for task in (reader, *pumps):
+            task.cancel()
+        # The pumps must be gone (their add_reader/add_writer removed) before the pipes close: the next
+        # exec reuses the fd numbers, and a late remove_reader would drop ITS reader (it would hang).
+        await asyncio.wait({reader, *pumps, outputs})
+        if not outputs.cancelled():
+            outputs.exception()  # retrieved: the error was handled above
         close_stdin()
         kill_group(proc)
         if not exited.done():

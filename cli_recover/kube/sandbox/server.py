@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import ipaddress
 import logging
 import os
 import secrets
@@ -24,6 +25,8 @@ from cli_recover.kube.sandbox.execstream import PROTOCOLS, ChannelSocket, kill_g
 from cli_recover.kube.sandbox.pods import PodStore, SandboxPod, match_labels
 from cli_recover.kube.sandbox.runtime import CommandNotFound, PodRuntime
 from cli_recover.kube.sandbox.tls import make_certs, openssl_available
+
+UNSAFE_FLAG = "--i-know-this-is-unsafe"
 
 log = logging.getLogger("cli_recover.sandbox")
 
@@ -143,8 +146,7 @@ def _table(columns, rows: list[tuple[list, dict]]) -> web.Response:
 class SandboxApp:
     """Request handlers over a PodStore."""
 
-    def __init__(self, root: Path, synthetic: int = 0, anonymous_admin: bool = False):
-        self.anonymous_admin = anonymous_admin
+    def __init__(self, root: Path, synthetic: int = 0):
         self.store = PodStore(root, synthetic)
         self.runtime = PodRuntime()
         self.tokens: dict[str, str] = {
@@ -183,9 +185,7 @@ class SandboxApp:
         public = request.path in ("/version", "/healthz", "/readyz", "/livez")
         auth = request.headers.get("Authorization", "")
         user = self.tokens.get(auth[7:].strip()) if auth.lower().startswith("bearer ") else None
-        if not auth and self.anonymous_admin:
-            user = ADMIN_USER  # plain-HTTP mode: kubectl sends no credentials without TLS
-        if user is None and not public:
+        if user is None and not public:  # no token, no access: there is no anonymous user
             resp = _status(401, "Unauthorized", "Unauthorized")
         else:
             request[USER_KEY] = user
@@ -467,8 +467,10 @@ def write_kubeconfig(
 class Sandbox:
     """A running sandbox server (in a background thread). Use as a context manager or call stop().
 
-    HTTPS with a throw-away CA (in the kubeconfig) when the `openssl` command exists, since kubectl
-    sends tokens only over TLS; else plain HTTP where requests without credentials act as admin.
+    Always HTTPS with a throw-away CA (in the kubeconfig) and bearer tokens: exec runs real commands
+    (as root, chrooted, when the sandbox runs as root), so it never serves plain HTTP or anonymous
+    requests, and it refuses to start when no certificate can be made (no `openssl` command). It
+    listens on loopback only unless `allow_remote` (the CLI's --i-know-this-is-unsafe).
     """
 
     def __init__(
@@ -478,28 +480,34 @@ class Sandbox:
         port: int = 0,
         kubeconfig_path=None,
         synthetic: int = 0,
-        tls: bool | None = None,
+        allow_remote: bool = False,
     ):
+        from cli_recover.errors import RecoverError, UsageError
+
+        if not allow_remote and not is_loopback(host):
+            raise UsageError(
+                f"the sandbox listens on loopback only (127.0.0.1, ::1, localhost), not {host!r}: its pod "
+                f"commands run on this host{' as root' if os.geteuid() == 0 else ''}; add {UNSAFE_FLAG} "
+                "to serve other machines anyway"
+            )
+        if not openssl_available():
+            raise RecoverError(
+                "the sandbox needs the `openssl` command to make its TLS certificate and never serves plain "
+                "HTTP; install openssl (e.g. apt-get install openssl)"
+            )
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
-        self.tls = openssl_available() if tls is None else tls
-        if not self.tls:
-            log.warning("sandbox: serving plain HTTP (no openssl): requests without credentials act as admin")
-        self.handlers = SandboxApp(self.root, synthetic, anonymous_admin=not self.tls)
+        self.tls = True
+        self.handlers = SandboxApp(self.root, synthetic)
         self._secrets = Path(tempfile.mkdtemp(prefix="cli-recover-sandbox-tls-"))
-        self._ssl: ssl.SSLContext | None = None
-        ca_pem = None
-        if self.tls:
-            try:
-                ca_pem, cert, key = make_certs(self._secrets, host)
-            except (OSError, RuntimeError) as exc:
-                shutil.rmtree(self._secrets, ignore_errors=True)
-                from cli_recover.errors import RecoverError
-
-                raise RecoverError(f"sandbox: cannot create its TLS certificate: {exc}") from exc
+        try:
+            ca_pem, cert, key = make_certs(self._secrets, host)
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._ssl.load_cert_chain(cert, key)
+        except (OSError, RuntimeError, ssl.SSLError) as exc:
+            shutil.rmtree(self._secrets, ignore_errors=True)
+            raise RecoverError(f"sandbox: cannot create its TLS certificate: {exc}") from exc
         self.ca_pem = ca_pem
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -514,7 +522,7 @@ class Sandbox:
         self._sock.listen(128)
         self.port = self._sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        self.url = f"{'https' if self.tls else 'http'}://{shown}:{self.port}"
+        self.url = f"https://{shown}:{self.port}"
         self.kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else self.root / ".sandbox-kubeconfig"
         write_kubeconfig(
             self.kubeconfig_path,
@@ -600,7 +608,18 @@ def serve(
     port: int = 0,
     kubeconfig_path=None,
     synthetic: int = 0,
-    tls: bool | None = None,
+    allow_remote: bool = False,
 ) -> Sandbox:
     """Start a sandbox cluster serving `root` in a background thread; returns the running `Sandbox`."""
-    return Sandbox(root, host=host, port=port, kubeconfig_path=kubeconfig_path, synthetic=synthetic, tls=tls)
+    return Sandbox(root, host=host, port=port, kubeconfig_path=kubeconfig_path, synthetic=synthetic,
+                   allow_remote=allow_remote)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`: only this machine can connect."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
