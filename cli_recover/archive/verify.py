@@ -9,9 +9,10 @@ import threading
 from pathlib import Path
 
 from cli_recover.archive.codecs import detect_codec
+from cli_recover.archive.guard import check_safe
 from cli_recover.archive.manifest import find_manifest, manifest_path
 from cli_recover.archive.pipeline import Progress, hash_file, stream_archive
-from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
+from cli_recover.archive.tarindex import Member, TarIndexer
 from cli_recover.errors import IntegrityError, RecoverError, UsageError
 
 MAX_LISTED = 50
