@@ -1,8 +1,24 @@
-"""The restore guard: refuses every archive member that could write outside the restore target."""
+"""The restore guard: refuses every archive member that could write outside the restore target.
+
+Paths are resolved at the root, not per spelling. A `RestoreGuard` keeps a tree (a trie of path
+components) of what the archive has created so far, and walks each member's parent path component
+by component: `x/./a`, `x//a` and `x/a` are the same walk. A component that is a symlink, whether
+the archive made it or it is already on disk in the target, stops the walk: nothing is ever written
+below (through) a symlink. A symlink's own text is resolved the same way against the tree, where a
+`..` after a symlink component is never lexical: a link whose text passes through another link is
+refused, as is one that leaves the target (unless `allow_outside_symlinks`: then it is restored as
+a link, and still nothing is written through it).
+
+What is on disk comes from a `disk` object, probed once per directory prefix: `LocalDisk` (lstat on
+this host) or `KnownDisk` (answers gathered from a pod before the restore, see verify.disk_view).
+Cost is linear in the depth of each path: no prefix string is ever rebuilt.
+"""
 
 from __future__ import annotations
 
-import posixpath
+import errno
+import os
+import stat
 from typing import TYPE_CHECKING
 
 from cli_recover.errors import IntegrityError
@@ -10,44 +26,241 @@ from cli_recover.errors import IntegrityError
 if TYPE_CHECKING:
     from cli_recover.archive.tarindex import Member
 
+ALLOW_OUTSIDE_FLAG = "--allow-outside-symlinks"
+
+ABSENT, DIR, LINK, OTHER = "absent", "dir", "link", "other"
+
 
 class UnsafeMember(IntegrityError):
     """A member that would write outside the restore target."""
 
 
-def check_safe(member: Member, symlinks: set[str]) -> None:
-    """Refuse members that could escape the target folder. `symlinks` collects symlink paths seen."""
-    name = member.raw_name or member.path
-    if name.startswith("/"):
-        raise UnsafeMember(f"refusing member with an absolute path: {name}")
-    parts = member.path.split("/")
-    if ".." in parts:
-        raise UnsafeMember(f"refusing member with '..' in its path: {name}")
-    if _below_symlink(member.path, symlinks):
-        raise UnsafeMember(f"refusing member below a symlink of the same archive: {member.path}")
-    if member.type in ("char", "block"):
-        raise UnsafeMember(f"refusing device node: {member.path}")
-    if member.type == "symlink":
+class _Node:
+    __slots__ = ("name", "parent", "kids", "kind", "disk", "handle", "used", "want")
+
+    def __init__(self, name: str, parent: _Node | None):
+        self.name = name
+        self.parent = parent
+        self.kids: dict[str, _Node] | None = None
+        self.kind: str | None = None  # what the archive made here: dir, file, symlink, hardlink...
+        self.disk: str | None = None  # what was on disk before the restore (None: not probed yet)
+        self.handle = None  # the disk object's handle for looking up children (set for DIR)
+        self.used = False  # walked through as a folder by a member or a link's text
+        self.want = False  # the disk state was asked for (the pod query sends these)
+
+    def path(self) -> str:
+        names = []
+        node = self
+        while node is not None and node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return "/".join(reversed(names)) or "."
+
+
+class LocalDisk:
+    """The target folder on this host: each directory prefix is lstat-ed once (never followed)."""
+
+    def __init__(self, root: str):
+        self.root = os.fspath(root)
+
+    def root_handle(self):
+        return self.root if os.path.isdir(self.root) else None
+
+    def probe(self, handle, name: str, node: _Node) -> tuple[str, object]:
+        path = os.path.join(handle, name)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return ABSENT, None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise UnsafeMember(f"refusing member too deep to check on disk: {node.path()[:200]}...") from None
+            raise UnsafeMember(f"cannot check {path} before restoring: {exc.strerror or exc}") from None
+        if stat.S_ISLNK(st.st_mode):
+            return LINK, None
+        if stat.S_ISDIR(st.st_mode):
+            return DIR, path
+        return OTHER, None
+
+
+class KnownDisk:
+    """Disk answers gathered before the restore (in a pod): `tree` is {name: (kind, subtree)} for
+    every name the query covered under an existing folder; any other name there is refused."""
+
+    def __init__(self, tree: dict | None):
+        self.tree = tree
+
+    def root_handle(self):
+        return self.tree
+
+    def probe(self, handle, name: str, node: _Node) -> tuple[str, object]:
+        entry = handle.get(name)
+        if entry is None:
+            raise UnsafeMember(f"refusing member not checked on the target before the restore: {node.path()}")
+        kind, sub = entry
+        return kind, sub if kind == DIR else None
+
+
+class RestoreGuard:
+    """Call `check(member)` for every member in archive order, before any of its bytes reach tar.
+    `disk`: None (only the archive's own links; the nodes whose disk state would be asked are marked
+    `want`), LocalDisk or KnownDisk. `last` is the member in flight (the last one checked)."""
+
+    def __init__(self, disk=None, *, allow_outside_symlinks: bool = False):
+        self.disk = disk
+        self.allow_outside = allow_outside_symlinks
+        self.root = _Node("", None)
+        self.root.kind = "dir"
+        self.root.used = True
+        self.root.disk = DIR
+        self.root.handle = disk.root_handle() if disk is not None else None
+        if self.root.handle is None:
+            self.root.disk = ABSENT
+        self.last: Member | None = None
+        self.outside_links: list[str] = []  # symlinks restored although they point outside (the flag)
+
+    # --- the tree -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _child(node: _Node, name: str) -> _Node:
+        kids = node.kids
+        if kids is None:
+            kids = node.kids = {}
+        child = kids.get(name)
+        if child is None:
+            child = kids[name] = _Node(name, node)
+        return child
+
+    def _disk(self, node: _Node) -> str:
+        if node.disk is None:
+            node.want = True
+            parent = node.parent
+            if self.disk is None or parent.disk != DIR:
+                node.disk = ABSENT
+            else:
+                node.disk, node.handle = self.disk.probe(parent.handle, node.name, node)
+        return node.disk
+
+    def _as_dir(self, node: _Node, member: Member) -> None:
+        """node is used as a folder by member: it must not be a symlink, in the archive or on disk."""
+        if node.kind == "symlink":
+            raise UnsafeMember(f"refusing member below a symlink of the same archive: {member.path} "
+                               f"(through {node.path()})")
+        if self._disk(node) == LINK:
+            raise UnsafeMember(f"refusing member below a symlink already in the target: {member.path} "
+                               f"(through {node.path()})")
+        node.used = True
+
+    def _walk(self, parts: list[str], member: Member) -> _Node:
+        node = self.root
+        for name in parts:
+            node = self._child(node, name)
+            self._as_dir(node, member)
+        return node
+
+    # --- the check ----------------------------------------------------------------------------
+
+    def check(self, member: Member) -> None:
+        self.last = member
+        name = member.raw_name or member.path
+        if name.startswith("/") or member.path.startswith("/"):
+            raise UnsafeMember(f"refusing member with an absolute path: {name}")
+        parts = [p for p in member.path.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise UnsafeMember(f"refusing member with '..' in its path: {name}")
+        if member.type in ("char", "block"):
+            raise UnsafeMember(f"refusing device node: {member.path}")
+        if not parts:  # the archive root `.`: the target folder itself
+            if member.type != "dir":
+                raise UnsafeMember(f"refusing a {member.type} in place of the target folder: {name}")
+            return
+        parent = self._walk(parts[:-1], member)
+        node = self._child(parent, parts[-1])
+        kind = member.type
+        if kind == "dir":
+            self._as_dir(node, member)
+        elif kind == "symlink":
+            if node.used:
+                raise UnsafeMember(f"refusing symlink that replaces a folder other members use: {member.path}")
+            self._check_link_text(node, member)
+        elif kind == "hardlink":
+            self._check_hardlink(member)
+        if node.kind != "symlink":  # once a symlink, always one (tar -k keeps it in place)
+            node.kind = kind
+
+    __call__ = check  # a guard instance is the on_header hook
+
+    def _check_hardlink(self, member: Member) -> None:
         target = member.link or ""
-        if target.startswith("/"):
-            raise UnsafeMember(f"refusing symlink that points outside the target: {member.path} -> {target}")
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member.path), target))
-        if resolved == ".." or resolved.startswith("../"):
-            raise UnsafeMember(f"refusing symlink that points outside the target: {member.path} -> {target}")
-        symlinks.add(_canonical(member.path))
-    if member.type == "hardlink":
-        target = member.link or ""
-        if target.startswith("/") or ".." in target.split("/"):
+        tparts = [p for p in target.split("/") if p not in ("", ".")]
+        if target.startswith("/") or ".." in tparts or not tparts:
             raise UnsafeMember(f"refusing hard link that points outside the target: {member.path} -> {target}")
-        if _below_symlink(target, symlinks):
-            raise UnsafeMember(f"refusing hard link through a symlink of the same archive: {member.path} -> {target}")
+        node = self.root
+        for name in tparts[:-1]:
+            node = self._child(node, name)
+            if node.kind == "symlink" or self._disk(node) == LINK:
+                raise UnsafeMember(f"refusing hard link through a symlink: {member.path} -> {target}")
+            node.used = True
+        node = self._child(node, tparts[-1])
+        if node.kind == "symlink" or self._disk(node) == LINK:
+            raise UnsafeMember(f"refusing hard link to a symlink: {member.path} -> {target}")
+
+    def _check_link_text(self, node: _Node, member: Member) -> None:
+        text = member.link or ""
+        outside = f"refusing symlink that points outside the target: {member.path} -> {text}"
+        hint = f" (to restore it as a link anyway: {ALLOW_OUTSIDE_FLAG})"
+        if text.startswith("/"):
+            if self.allow_outside:
+                self.outside_links.append(member.path)
+                return
+            raise UnsafeMember(outside + hint)
+        comps = [c for c in text.split("/") if c not in ("", ".")]
+        cur = node.parent
+        for i, comp in enumerate(comps):
+            if comp == "..":
+                if cur is self.root:
+                    if self.allow_outside:
+                        self.outside_links.append(member.path)
+                        return
+                    raise UnsafeMember(outside + hint)
+                cur = cur.parent
+                continue
+            nxt = self._child(cur, comp)
+            if i == len(comps) - 1:  # the link's final component may be a link (python3 -> python)
+                return
+            if nxt.kind == "symlink" or self._disk(nxt) == LINK:
+                if self.allow_outside:  # where it ends is not checked; nothing is written through it
+                    self.outside_links.append(member.path)
+                    return
+                raise UnsafeMember(f"refusing symlink whose target passes through another symlink: "
+                                   f"{member.path} -> {text} (through {nxt.path()}){hint}")
+            nxt.used = True
+            cur = nxt
+
+    # --- for the pod query --------------------------------------------------------------------
+
+    def wanted(self):
+        """The nodes whose disk state was asked, depth first, as ("d", name) / ("u", None) steps
+        from the root (iterative: a 16k-deep path is fine). Yields (step, name, node)."""
+        stack = [iter(sorted((self.root.kids or {}).items()))]
+        while stack:
+            for name, node in stack[-1]:
+                if node.want:
+                    yield "d", name, node
+                    stack.append(iter(sorted((node.kids or {}).items())))
+                    break
+            else:
+                stack.pop()
+                if stack:
+                    yield "u", None, None
 
 
-def _canonical(path: str) -> str:
-    """The path as the filesystem resolves its spelling: `x/./a`, `x//a` and `x/a` are one file."""
-    return "/".join(p for p in path.split("/") if p not in ("", "."))
-
-
-def _below_symlink(path: str, symlinks: set[str]) -> bool:
-    parts = _canonical(path).split("/")
-    return any("/".join(parts[:i]) in symlinks for i in range(1, len(parts)))
+def check_safe(member: Member, state) -> None:
+    """Refuse members that could escape the target folder. `state` carries the guard across the
+    members of one archive: a RestoreGuard, or (older callers) an empty set the guard is kept in."""
+    if isinstance(state, RestoreGuard):
+        state.check(member)
+        return
+    if not state:
+        state.add(RestoreGuard())
+    next(iter(state)).check(member)

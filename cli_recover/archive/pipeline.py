@@ -22,8 +22,9 @@ from pathlib import Path
 
 from cli_recover import __version__
 from cli_recover.archive.codecs import Compressor, Decompressor, codec_info
+from cli_recover.archive.guard import RestoreGuard
 from cli_recover.archive.manifest import FORMAT, FORMAT_VERSION, MemberSpool, manifest_path, spool_path
-from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
+from cli_recover.archive.tarindex import Member, TarIndexer
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
 from cli_recover.fsutil import fsync_dir
 
@@ -429,6 +430,9 @@ class RestoreRequest:
     # when the whole file was verified just before; it is the check that remains with --no-verify.
     # (Stored rather than raw bytes: fewer of them, hashed in the decompress thread.)
     check_stored: bool = True
+    # The restore guard every header passes before its bytes reach the consumer (on_header): a
+    # RestoreGuard set up by the restore checks (it knows the target's disk); default: a fresh one.
+    guard: object = None
 
 
 def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
@@ -438,10 +442,10 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     passes the safety guard before its bytes reach the consumer, the codec checks its frame checksum,
     and (check_stored) the stored file's sha256 must match the manifest."""
     stored_hash = hashlib.sha256() if req.check_stored else None
-    symlinks: set[str] = set()
+    guard = req.guard if req.guard is not None else RestoreGuard()
     indexer = None
     if req.stream_type == "tar":
-        indexer = TarIndexer(on_header=lambda m: check_safe(m, symlinks), hash_content=False)
+        indexer = TarIndexer(on_header=guard, hash_content=False)
     proc = req.target.spawn(req.argv, stdin=True)
     if on_process is not None:
         on_process(proc)

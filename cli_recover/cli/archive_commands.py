@@ -214,6 +214,7 @@ def _positional_target(args, second: str, verb: str, provider: str) -> str | Non
 
 
 def cmd_restore(args) -> int:
+    from cli_recover.archive.guard import RestoreGuard
     from cli_recover.archive.pipeline import RestoreRequest, run_restore
     from cli_recover.archive.verify import (
         check_integrity_first,
@@ -234,11 +235,14 @@ def cmd_restore(args) -> int:
     target = make_target(args, pod)
     plan = provider.restore_plan(args, target, manifest)
     is_tar = provider.stream_type == "tar"
+    allow_outside = bool(getattr(args, "allow_outside_symlinks", False))
 
     def checks(progress=None, cancel=None):
         """Everything that can refuse the restore, before a single byte is written.
-        Returns (summary, plan): the plan may change once the archive's member names are known."""
+        Returns (summary, plan, guard): the plan may change once the archive's member names are
+        known; the guard (None for other streams) knows the target's disk for the stream check."""
         members = None
+        guard = None
         current = plan
         prefix = ((manifest or {}).get("stream") or {}).get("member_prefix", "./")
         if manifest is not None:
@@ -247,14 +251,16 @@ def cmd_restore(args) -> int:
             if is_tar:
                 members = manifest_members(manifest)
         elif is_tar:
-            members = scan_members(archive, codec, cancel=cancel)
+            members = scan_members(archive, codec, cancel=cancel, allow_outside_symlinks=allow_outside)
             if members and not members[0].raw_name.startswith("./"):
                 # an archive made elsewhere (`tar -cf a.tar dir`): its names have no ./ prefix
                 prefix = ""
                 current = provider.restore_plan(args, target, {"stream": {"member_prefix": prefix}})
         summary = {"archive": str(archive), "target": target.describe(), "target_path": current.target_dir}
         if members is not None:
-            check_safety(members)
+            guard = check_safety(members, target, current.target_dir, allow_outside_symlinks=allow_outside)
+            if guard.outside_links:
+                summary["outside_symlinks"] = len(guard.outside_links)
             selected, extra = select_members(members, current.includes, prefix)
             if extra:
                 current.argv.extend(prefix + p for p in extra if prefix + p not in current.argv)
@@ -269,10 +275,10 @@ def cmd_restore(args) -> int:
                     raise RecoverError(
                         f"{len(clash)} file(s) already exist in {current.target_dir} ({', '.join(clash[:3])}{more}); "
                         "use --force to overwrite; nothing was restored")
-        return summary, current
+        return summary, current, guard
 
     if args.dry_run:
-        summary, plan = checks()
+        summary, plan, _ = checks()
         summary["dry_run"] = True
         summary["command"] = plan.argv
         if args.json:
@@ -292,7 +298,7 @@ def cmd_restore(args) -> int:
         cancel = _cancel_for(handle)
         progress = _job_progress(args, handle, "check")
         try:
-            summary, plan_now = checks(progress=progress, cancel=cancel)
+            summary, plan_now, guard = checks(progress=progress, cancel=cancel)
         finally:
             progress.close()
         for argv in plan_now.prepare:
@@ -305,7 +311,9 @@ def cmd_restore(args) -> int:
         try:
             done = run_restore(RestoreRequest(target=target, archive=archive, argv=plan_now.argv, codec=codec,
                                               manifest=manifest, stream_type=provider.stream_type,
-                                              check_stored=manifest is not None and args.no_verify),
+                                              check_stored=manifest is not None and args.no_verify,
+                                              guard=guard and RestoreGuard(guard.disk,
+                                                                           allow_outside_symlinks=allow_outside)),
                                progress=progress, cancel=cancel, on_process=lambda p: handle.on_cancel(p.kill))
         finally:
             progress.close()
@@ -476,7 +484,11 @@ def register(sub, argv: list[str] | None = None) -> None:
         _add_stream_arguments(p, "archive", "ARCHIVE", "the archive file",
                               "restore ARCHIVE on this host instead of a pod", "run every check, extract nothing")
         p.add_argument("--target-path", metavar="DIR", help="where to restore (pods: default the backed-up path)")
-        p.add_argument("--force", action="store_true", help="overwrite files that already exist")
+        p.add_argument("--force", action="store_true",
+                       help="overwrite files that already exist (never writes through a symlink)")
+        p.add_argument("--allow-outside-symlinks", action="store_true",
+                       help="restore symlinks that point outside the target (absolute ones: a venv, "
+                            "/etc/localtime) as links; nothing is ever written through a symlink")
         p.add_argument("--no-verify", action="store_true",
                        help="skip the sha256 check of the whole archive before extracting (the stream is still checked)")
         if wanted == ["restore", name]:

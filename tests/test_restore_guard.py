@@ -1,0 +1,156 @@
+"""The restore guard (cli_recover/archive/guard.py) on its own, and the restore behaviours around it:
+pod restores of many files into a new folder, a pod without `sh`, symlinks that point outside."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from cli_recover.archive.guard import KnownDisk, LocalDisk, RestoreGuard, UnsafeMember, check_safe
+from cli_recover.archive.tarindex import Member
+from cli_recover.kube.sandbox import make_pod, serve
+from tests.conftest import run_cli
+
+
+def m(path: str, kind: str = "file", link: str | None = None) -> Member:
+    return Member(path=path.removeprefix("./").rstrip("/") or ".", raw_name=path, type=kind, size=0, mode=0o644,
+                  mtime=0, link=link)
+
+
+def test_a_real_tree_with_relative_link_chains_passes():
+    guard = RestoreGuard()
+    for member in [m("./", "dir"), m("venv/bin", "dir"), m("venv/bin/python3.11"),
+                   m("venv/bin/python3", "symlink", "python3.11"), m("venv/bin/python", "symlink", "python3"),
+                   m("venv/lib", "dir"), m("venv/lib64", "symlink", "lib"), m("venv/lib/x.py"),
+                   m("venv/bin/up", "symlink", "../lib/x.py"), m("hard", "hardlink", "venv/lib/x.py"),
+                   m("venv/bin/python3.11", "file")]:  # the same path twice (tar -r)
+        guard.check(member)
+
+
+def test_sixteen_thousand_components_check_in_linear_time():
+    deep = "/".join(["d"] * 16_000)
+    guard = RestoreGuard(LocalDisk("/nonexistent-target"))
+    guard.check(m(deep + "/f"))
+    guard.check(m(deep + "/g"))  # the same prefix again: a dict walk, no string rebuilt
+    guard.check(m("x", "symlink", "../" * 0 + "/".join(["d"] * 16_000)))
+    with pytest.raises(UnsafeMember, match="below a symlink"):
+        guard.check(m("x/" + deep))
+
+
+def test_disk_links_are_found_locally_and_never_followed(tmp_path):
+    (tmp_path / "t" / "real").mkdir(parents=True)
+    os.symlink("/etc", tmp_path / "t" / "real" / "etc")
+    guard = RestoreGuard(LocalDisk(str(tmp_path / "t")))
+    guard.check(m("real/etc", "file"))  # a leaf replaced by tar (it unlinks it) is fine
+    for path in ("real/etc/passwd", "real//etc/./x", "./real/etc/"):
+        with pytest.raises(UnsafeMember, match="symlink already in the target"):
+            guard.check(m(path, "dir" if path.endswith("/") else "file"))
+
+
+def test_pod_answers_cover_every_asked_path_and_nothing_else():
+    tree = {"sub": ("link", None), "d": ("dir", {"x": ("absent", None)})}
+    guard = RestoreGuard(KnownDisk(tree))
+    guard.check(m("d/x/y"))
+    with pytest.raises(UnsafeMember, match="symlink already in the target"):
+        guard.check(m("sub/y"))
+    with pytest.raises(UnsafeMember, match="not checked on the target"):
+        guard.check(m("d/unasked/y"))
+
+
+def test_wanted_walk_is_depth_first_and_balanced():
+    guard = RestoreGuard()
+    for path in ("a/b/c", "a/d", "e"):
+        guard.check(m(path))
+    steps = [(s, n) for s, n, _ in guard.wanted()]
+    assert steps == [("d", "a"), ("d", "b"), ("u", None), ("u", None)]  # leaves are never asked about
+
+
+def test_check_safe_keeps_the_old_set_api():
+    state: set = set()
+    check_safe(m("x", "symlink", "."), state)
+    with pytest.raises(UnsafeMember, match="through another symlink"):
+        check_safe(m("y", "symlink", "x/.."), state)
+
+
+# --- through the CLI ----------------------------------------------------------------------------
+
+
+def _tar(path: Path, entries) -> Path:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, arg in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_700_000_000
+            if kind == "file":
+                info.size = len(arg)
+                tar.addfile(info, io.BytesIO(arg))
+            else:
+                info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE}[kind]
+                info.mode = 0o755
+                info.linkname = arg or ""
+                tar.addfile(info)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+VENV = [("./", "dir", None), ("./bin/", "dir", None), ("./bin/python", "sym", "/usr/bin/python3"),
+        ("./bin/python3", "sym", "python"), ("./etc/", "dir", None), ("./etc/localtime", "sym", "/usr/share/zoneinfo/UTC"),
+        ("./bin/activate", "file", b"# activate\n")]
+
+
+def test_outside_symlinks_restore_as_links_with_the_flag(tmp_path):
+    archive = _tar(tmp_path / "venv.tar", VENV)
+    dest = tmp_path / "dest"
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode != 0 and "--allow-outside-symlinks" in out.stderr and "Traceback" not in out.stderr
+    assert not dest.exists() or not any(dest.rglob("*"))
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--allow-outside-symlinks")
+    assert out.returncode == 0, out.stderr
+    assert os.readlink(dest / "bin" / "python") == "/usr/bin/python3"
+    assert os.readlink(dest / "etc" / "localtime") == "/usr/share/zoneinfo/UTC"
+    assert (dest / "bin" / "activate").read_bytes() == b"# activate\n"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster")
+    make_pod(root, "default", "app", {"containers": [{"name": "main"}]})
+    make_pod(root, "default", "nosh", {"containers": [{"name": "main"}], "env": {"PATH": "/nowhere"}})
+    with serve(root, kubeconfig_path=root.parent / f"{root.name}.kubeconfig") as sb:
+        yield sb
+
+
+def kube(cluster, *args):
+    return run_cli(*args, "--kubeconfig", cluster.kubeconfig_path, timeout=300)
+
+
+def test_pod_restore_of_many_files_into_a_new_folder(cluster, tmp_path):
+    """Issue 9 item 7: the existing-files check ran before `mkdir -p` and exited without reading."""
+    entries = [("./", "dir", None)] + [(f"./d{i // 500}/f{i}", "file", b"%d\n" % i) for i in range(5000)]
+    archive = _tar(tmp_path / "many.tar", entries)
+    out = kube(cluster, "restore", "filesystem", "app", archive, "--target-path", "/new/folder", "-q")
+    assert out.returncode == 0, out.stderr
+    dest = cluster.root / "default" / "app" / "new" / "folder"
+    assert sum(1 for p in dest.rglob("f*") if p.is_file()) == 5000
+    assert (dest / "d9" / "f4999").read_bytes() == b"4999\n"
+
+
+def test_pod_restore_outside_symlinks_with_the_flag(cluster, tmp_path):
+    archive = _tar(tmp_path / "venv.tar", VENV)
+    out = kube(cluster, "restore", "filesystem", "app", archive, "--target-path", "/venv", "-q")
+    assert out.returncode != 0 and "--allow-outside-symlinks" in out.stderr
+    out = kube(cluster, "restore", "filesystem", "app", archive, "--target-path", "/venv", "-q",
+               "--allow-outside-symlinks")
+    assert out.returncode == 0, out.stderr
+    assert os.readlink(cluster.root / "default" / "app" / "venv" / "bin" / "python") == "/usr/bin/python3"
+
+
+def test_pod_without_sh_says_so(cluster, tmp_path):
+    archive = _tar(tmp_path / "a.tar", [("./", "dir", None), ("./a/b", "file", b"x")])
+    out = kube(cluster, "restore", "filesystem", "nosh", archive, "--target-path", "/x", "-q")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "no `sh`" in out.stderr and "stopped reading" not in out.stderr, out.stderr
