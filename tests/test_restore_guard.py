@@ -154,3 +154,24 @@ def test_pod_without_sh_says_so(cluster, tmp_path):
     out = kube(cluster, "restore", "filesystem", "nosh", archive, "--target-path", "/x", "-q")
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "no `sh`" in out.stderr and "stopped reading" not in out.stderr, out.stderr
+
+
+def test_backup_warns_about_symlinks_that_point_outside(tmp_path):
+    import json
+
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    os.symlink("/usr/bin/python3", src / "bin" / "python")
+    os.symlink("python", src / "bin" / "python3")
+    os.symlink("../../elsewhere", src / "bin" / "up")
+    out = run_cli("backup", "filesystem", "--local", src, "-o", tmp_path / "a.tar.zst", "--json", "-q")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    warning = next(w for w in result["warnings"] if "outside" in w)
+    assert "2 symlink(s)" in warning and "--allow-outside-symlinks" in warning and "bin/python ->" in warning
+    assert "cli-recover: warning: 2 symlink(s) point outside" in out.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    os.symlink("inside", plain / "l")
+    out = run_cli("backup", "filesystem", "--local", plain, "-o", tmp_path / "b.tar.zst", "-q")
+    assert out.returncode == 0 and "warning" not in out.stderr

@@ -165,6 +165,7 @@ def cmd_backup(args) -> int:
             )
         finally:
             progress.close()
+        _warn_outside_symlinks(header)
         for warning in header.get("warnings", []):
             handle.warn(warning)
         return {
@@ -196,6 +197,23 @@ def cmd_backup(args) -> int:
                       f"({ratio:.2f}x) in {result['duration_seconds']:.1f}s", file=sys.stderr)
             print(result["archive"])
     return code
+
+
+def _warn_outside_symlinks(header: dict) -> None:
+    """Symlinks that point outside the backed-up folder (a venv, /etc/localtime) restore only with
+    --allow-outside-symlinks: say so now, on stderr and in the job's warnings."""
+    from cli_recover.archive.guard import ALLOW_OUTSIDE_FLAG, manifest_outside_symlinks
+
+    try:
+        count, names = manifest_outside_symlinks(header["manifest_path"])
+    except OSError:
+        return
+    if count:
+        more = f" and {count - len(names)} more" if count > len(names) else ""
+        warning = (f"{count} symlink(s) point outside the backed-up folder ({', '.join(names)}{more}); "
+                   f"restore them as links with {ALLOW_OUTSIDE_FLAG}")
+        header.setdefault("warnings", []).append(warning)
+        print(f"cli-recover: warning: {warning}", file=sys.stderr)
 
 
 def _positional_target(args, second: str, verb: str, provider: str) -> str | None:
