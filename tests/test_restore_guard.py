@@ -175,3 +175,110 @@ def test_backup_warns_about_symlinks_that_point_outside(tmp_path):
     os.symlink("inside", plain / "l")
     out = run_cli("backup", "filesystem", "--local", plain, "-o", tmp_path / "b.tar.zst", "-q")
     assert out.returncode == 0 and "warning" not in out.stderr
+
+
+# --- failed restores: the real cause, the file left incomplete, no partial file (issue 9 item 10) --
+
+
+def test_stderr_summary_keeps_the_cause_over_its_consequences():
+    from cli_recover.archive.pipeline import stderr_file, stderr_summary
+
+    tar = ("tar: big.bin: Wrote only 6656 of 10240 bytes\n"
+           "tar: small.txt: Cannot open: No space left on device\n"
+           "tar: Exiting with failure status due to previous errors\n")
+    assert stderr_summary(tar) == "tar: small.txt: Cannot open: No space left on device"
+    assert stderr_file(tar) == "big.bin"
+    short = "tar: big.bin: Wrote only 6656 of 10240 bytes\ntar: Exiting with failure status due to previous errors\n"
+    assert stderr_summary(short).startswith("No space left on device") and "big.bin" in stderr_summary(short)
+    assert stderr_summary("tar: Exiting with failure status due to previous errors\n").startswith("tar: Exiting")
+    assert stderr_summary("") == "no error output"
+
+
+def _big_archive(tmp_path) -> Path:
+    return _tar(tmp_path / "big.tar", [("./", "dir", None), ("./a.txt", "file", b"a\n"),
+                                        ("./big.bin", "file", os.urandom(3 << 20)), ("./z.txt", "file", b"z\n")])
+
+
+def test_local_restore_into_a_full_disk_names_the_cause_and_leaves_no_partial_file(tmp_path):
+    from tests.faults import full_disk
+
+    archive = _big_archive(tmp_path)
+    with full_disk(tmp_path / "full", "1m") as mount:
+        dest = Path(mount) / "dest"
+        out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+        assert out.returncode != 0 and "Traceback" not in out.stderr
+        assert "No space left on device" in out.stderr, out.stderr
+        assert "nothing was restored" in out.stderr
+        assert [str(p) for p in Path(mount).rglob("*")] in ([], [str(dest)]), list(Path(mount).rglob("*"))
+        log = next((Path(os.environ["CLI_RECOVER_HOME"]) / "logs").glob("*.log")).read_text()
+        assert "stderr (last lines)" in log and "Wrote only" in log
+        # --in-place: tar writes into the target and the error names the file it left incomplete
+        out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--in-place")
+        assert out.returncode != 0 and "No space left on device" in out.stderr
+        assert "big.bin may be left incomplete" in out.stderr, out.stderr
+
+
+def test_staged_restore_of_a_damaged_stream_leaves_the_target_as_it_was(tmp_path):
+    archive = _big_archive(tmp_path)
+    data = bytearray(archive.read_bytes())
+    data[-20000] ^= 0xFF  # inside big.bin: only the stored hash taken while streaming can tell
+    archive.write_bytes(bytes(data))
+    lying = {"format": "cli-recover/manifest", "format_version": 1, "provider": "filesystem",
+             "stream": {"type": "tar", "member_prefix": "./"}, "codec": {"name": "none"},
+             "bytes": {"stored": len(data)}, "sha256": {"stored": "0" * 64}, "members": []}
+    import json
+
+    Path(str(archive) + ".manifest.json").write_text(json.dumps(lying))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "old.txt").write_text("old")
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--no-verify")
+    assert out.returncode != 0 and "nothing was restored" in out.stderr, out.stderr
+    assert sorted(os.listdir(dest)) == ["old.txt"]
+
+
+def test_staged_restore_merges_into_an_existing_tree_and_applies_the_root_mode(tmp_path):
+    src = tmp_path / "src"
+    (src / "keep" / "sub").mkdir(parents=True)
+    (src / "keep" / "sub" / "new.txt").write_text("new")
+    (src / "f.txt").write_text("archived")
+    os.chmod(src, 0o750)
+    os.utime(src, (1_600_000_000, 1_600_000_000))
+    archive = tmp_path / "a.tar"
+    assert run_cli("backup", "filesystem", "--local", src, "-o", archive, "--compression", "none", "-q").returncode == 0
+    dest = tmp_path / "dest"
+    (dest / "keep" / "sub").mkdir(parents=True)
+    (dest / "keep" / "mine.txt").write_text("mine")
+    (dest / "f.txt").write_text("current")
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
+    assert out.returncode != 0 and "f.txt" in out.stderr and "--force" in out.stderr
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q", "--force")
+    assert out.returncode == 0, out.stderr
+    assert (dest / "f.txt").read_text() == "archived" and (dest / "keep" / "mine.txt").read_text() == "mine"
+    assert (dest / "keep" / "sub" / "new.txt").read_text() == "new"
+    assert oct(dest.stat().st_mode & 0o777) == "0o750" and int(dest.stat().st_mtime) == 1_600_000_000
+    assert not [p for p in os.listdir(dest) if p.startswith(".cli-recover-staging-")]
+
+
+def test_merge_never_writes_through_a_link_that_appeared_after_the_checks(tmp_path):
+    from cli_recover.errors import RecoverError
+    from cli_recover.providers.filesystem import merge_staged
+
+    (tmp_path / "stage" / "sub").mkdir(parents=True)
+    (tmp_path / "stage" / "sub" / "pwned").write_text("x")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "dest").mkdir()
+    os.symlink(tmp_path / "outside", tmp_path / "dest" / "sub")
+    with pytest.raises(RecoverError, match="through the symlink sub"):
+        merge_staged(str(tmp_path / "stage"), str(tmp_path / "dest"), force=True, apply_root=False)
+    assert os.listdir(tmp_path / "outside") == []
+
+
+def test_pod_restore_into_a_full_disk_names_the_file_and_the_cause(cluster, tmp_path):
+    from tests.faults import full_disk
+
+    archive = _big_archive(tmp_path)
+    with full_disk(cluster.root / "default" / "app" / "full", "1m"):
+        out = kube(cluster, "restore", "filesystem", "app", archive, "--target-path", "/full/dest", "-q")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "No space left on device" in out.stderr and "big.bin may be left incomplete" in out.stderr, out.stderr

@@ -9,9 +9,11 @@ partial file is removed and the error says why.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
+import re
 import signal
 import socket
 import threading
@@ -35,11 +37,38 @@ DECOMPRESS_SLICE = 64 << 10  # compressed bytes per decompress call (bounds each
 Progress = Callable[[int, "int | None"], None]
 
 
+_NOISE = ("Exiting with failure status", "Error is not recoverable", "Child returned status", "Error exit delayed")
+# The causes that matter, most telling first (tar names them after the file: `tar: f: Cannot write: ...`)
+_CAUSES = tuple(os.strerror(e) for e in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO,
+                                         errno.ENOMEM, errno.EACCES, errno.EPERM))
+_SHORT_WRITE = re.compile(r"^(?:[^:\s]+: )?(?P<name>.+): Wrote only \d+ of \d+ bytes$")
+_FILE_ERROR = re.compile(r"^[^:\s]+: (?P<name>.+?): (?:Wrote only \d+|Cannot (?:write|open|create|mkdir|utime|"
+                         r"change|hard link|create symlink))")
+
+
 def stderr_summary(stderr: str) -> str:
-    """The most telling line of a command's stderr (not tar's closing 'Exiting with failure')."""
+    """The most telling line of a command's stderr: an errno cause (`No space left on device`) over
+    tar's consequences (`Wrote only 1024 of 10240 bytes`, `Exiting with failure status`). GNU tar
+    reports a short write (the disk filled up mid-file) only as `Wrote only`: that is named too."""
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    useful = [ln for ln in lines if "Exiting with failure status" not in ln]
-    return (useful or lines or ["no error output"])[-1 if not useful else 0]
+    useful = [ln for ln in lines if not any(noise in ln for noise in _NOISE)]
+    for cause in _CAUSES:
+        for ln in useful:
+            if cause in ln:
+                return ln
+    for ln in useful:
+        if _SHORT_WRITE.match(ln):
+            return f"{os.strerror(errno.ENOSPC)} (or over quota): {ln}"
+    return (useful or lines or ["no error output"])[0]
+
+
+def stderr_file(stderr: str) -> str | None:
+    """The file tar names in its first error about writing one (`tar: a/b: Cannot write: ...`)."""
+    for ln in stderr.splitlines():
+        found = _FILE_ERROR.match(ln.strip())
+        if found:
+            return found.group("name")
+    return None
 
 
 def exit_description(code: int) -> str:
@@ -433,6 +462,7 @@ class RestoreRequest:
     # The restore guard every header passes before its bytes reach the consumer (on_header): a
     # RestoreGuard set up by the restore checks (it knows the target's disk); default: a fresh one.
     guard: object = None
+    staged: bool = False  # the consumer writes into a staging folder that is removed on failure
 
 
 def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
@@ -481,11 +511,12 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     except ProducerError as exc:
         proc.kill()
         proc.wait()
-        stderr = proc.stderr_text().strip()
-        raise ProducerError(f"{exc}: {stderr_summary(stderr)}") from None
+        raise _consumer_failed(req, proc, guard, str(exc)) from None
     except IntegrityError as exc:
         proc.kill()
         proc.wait()
+        if req.staged:
+            raise IntegrityError(f"{exc}; nothing was restored (the staged files were removed)") from None
         raise IntegrityError(f"{exc}; the restore stopped part-way and is incomplete") from None
     except BaseException:
         proc.kill()
@@ -495,6 +526,24 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     if cancel is not None and cancel.is_set():
         raise Cancelled(_cancel_signum(cancel))
     if code != 0:
-        detail = stderr_summary(proc.stderr_text())
-        raise ProducerError(f"{req.argv[0]} on {req.target.describe()} exited with status {code}: {detail}")
+        raise _consumer_failed(req, proc, guard, f"{req.argv[0]} on {req.target.describe()} {exit_description(code)}")
     return {"raw_bytes": raw, "members": indexer.members if indexer else None}
+
+
+def _consumer_failed(req: RestoreRequest, proc, guard, what: str) -> ProducerError:
+    """The consumer failed: its real cause, the file it left incomplete (the one tar names, else the
+    member in flight) and the tail of its stderr (`stderr_tail`, for the job log)."""
+    stderr = proc.stderr_text()
+    name = stderr_file(stderr)
+    in_flight = getattr(getattr(req, "reencoder", None), "current", None) or getattr(guard, "last", None)
+    if name is None and in_flight is not None:
+        name = in_flight.path
+    if name is not None:
+        name = name.removeprefix("./")
+    where = f"; {name} may be left incomplete in the target (and members after it missing)" if name else ""
+    if req.staged:
+        where = "; nothing was restored (the staged files were removed)"
+    err = ProducerError(f"{what}: {stderr_summary(stderr)}{where}")
+    err.incomplete = name
+    err.stderr_tail = stderr[-4000:]
+    return err

@@ -254,6 +254,9 @@ def cmd_restore(args) -> int:
     plan = provider.restore_plan(args, target, manifest)
     is_tar = provider.stream_type == "tar"
     allow_outside = bool(getattr(args, "allow_outside_symlinks", False))
+    # local restores go through a private staging folder inside the target, then move into place
+    staged = target.kind == "local" and provider.name == "filesystem" and not getattr(args, "in_place", False)
+    state = {"root_member": False}
 
     def checks(progress=None, cancel=None):
         """Everything that can refuse the restore, before a single byte is written.
@@ -284,6 +287,7 @@ def cmd_restore(args) -> int:
                 current.argv.extend(prefix + p for p in extra if prefix + p not in current.argv)
                 summary["also_restored"] = extra  # hard-link targets of chosen members
             summary["members"] = len(selected)
+            state["root_member"] = any(m.path == "." and m.type == "dir" for m in selected)
             summary["bytes"] = sum(m.size for m in selected)
             if not args.force and current.target_dir:
                 paths = [m.path for m in selected if m.type != "dir" and m.path != "."]
@@ -323,18 +327,41 @@ def cmd_restore(args) -> int:
             code, _, err = target.run(argv)
             if code != 0:
                 raise RecoverError(f"{' '.join(argv)} failed on {target.describe()}: {err.strip() or code}")
-        handle.log(f"consumer on {target.describe()}: {' '.join(plan_now.argv)}")
+        argv, staging = plan_now.argv, None
+        if staged:
+            from cli_recover.providers.filesystem import finish_staged, make_staging, remove_staging
+
+            staging, inner = make_staging(plan_now.target_dir)
+            argv = [inner if i and argv[i - 1] == "-C" else a for i, a in enumerate(argv)]
+            handle.log(f"staging in {staging}")
+        handle.log(f"consumer on {target.describe()}: {' '.join(argv)}")
         progress = _job_progress(args, handle, "restore")
         t0 = time.monotonic()
         try:
-            done = run_restore(RestoreRequest(target=target, archive=archive, argv=plan_now.argv, codec=codec,
+            done = run_restore(RestoreRequest(target=target, archive=archive, argv=argv, codec=codec,
                                               manifest=manifest, stream_type=provider.stream_type,
                                               check_stored=manifest is not None and args.no_verify,
                                               guard=guard and RestoreGuard(guard.disk,
-                                                                           allow_outside_symlinks=allow_outside)),
+                                                                           allow_outside_symlinks=allow_outside),
+                                              staged=staged),
                                progress=progress, cancel=cancel, on_process=lambda p: handle.on_cancel(p.kill))
+            if staging is not None:
+                try:
+                    finish_staged(staging, inner, plan_now.target_dir, force=bool(args.force),
+                                  apply_root=state["root_member"])
+                except OSError as exc:
+                    raise RecoverError(f"cannot move the restored files into {plan_now.target_dir}: "
+                                       f"{exc.strerror or exc}{' (' + exc.filename + ')' if exc.filename else ''}; "
+                                       "the restore is incomplete") from None
+        except RecoverError as exc:
+            tail = getattr(exc, "stderr_tail", None)
+            if tail:
+                handle.log(f"{argv[0]} stderr (last lines):\n{tail.rstrip()}")
+            raise
         finally:
             progress.close()
+            if staging is not None:
+                remove_staging(staging)
         return {**summary, "raw_bytes": done["raw_bytes"], "duration_seconds": round(time.monotonic() - t0, 3)}
 
     code, result = run_as_job(args, spec, work)
@@ -504,6 +531,9 @@ def register(sub, argv: list[str] | None = None) -> None:
         p.add_argument("--target-path", metavar="DIR", help="where to restore (pods: default the backed-up path)")
         p.add_argument("--force", action="store_true",
                        help="overwrite files that already exist (never writes through a symlink)")
+        p.add_argument("--in-place", action="store_true",
+                       help="local restores: extract straight into the target instead of a staging folder "
+                            "inside it that is moved into place at the end (a failure then leaves partial files)")
         p.add_argument("--allow-outside-symlinks", action="store_true",
                        help="restore symlinks that point outside the target (absolute ones: a venv, "
                             "/etc/localtime) as links; nothing is ever written through a symlink")
