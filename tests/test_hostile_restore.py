@@ -1,6 +1,6 @@
 """Every case of the hostile-archive corpus (tests/hostile_corpus.py) through the real CLI: local
 restore (dry run, real run, and a lying manifest that hides the evil members so only the stream
-guard stands in the way) and pod restore through the sandbox. Each must be refused with one clear
+guard stands in the way, staged and --in-place) and pod restore through the sandbox. Each must be refused with one clear
 line, a non-zero exit and no traceback, and the canary folder outside the target stays untouched."""
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ def assert_canary_untouched(outside: Path) -> None:
     assert (outside / "keep").read_bytes() == KEEP and st.st_nlink == 1
 
 
+def listing(target: Path) -> list[str]:
+    return sorted(str(p.relative_to(target)) for p in target.rglob("*")) if target.exists() else []
+
+
 def lying_manifest(archive: Path) -> None:
     """A manifest whose stored hash is right but whose member list is empty: the pre-checks see
     nothing, so the guard on the stream is what must refuse."""
@@ -64,7 +68,7 @@ def local_restore(archive: Path, target: Path, *flags: str):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_local_restore_refuses(case, tmp_path):
-    for mode in ("dry-run", "run", "lying-manifest"):
+    for mode in ("dry-run", "run", "lying-manifest", "lying-manifest-in-place"):
         base = tmp_path / mode
         target, outside = layout(base, case, str(base / "O"))
         ctx = Ctx(outside=str(outside))
@@ -78,11 +82,16 @@ def test_local_restore_refuses(case, tmp_path):
         flags = list(case.flags)
         if mode == "dry-run":
             flags.append("--dry-run")
-        if mode == "lying-manifest":
+        if mode.startswith("lying-manifest"):
             lying_manifest(archive)
+        if mode.endswith("in-place"):
+            flags.append("--in-place")
+        before = listing(target)
         out = local_restore(archive, target, *flags)
         assert_refused(out, case)
         assert_canary_untouched(outside)
+        if not mode.endswith("in-place"):  # staged: a refused restore leaves the target as it was
+            assert listing(target) == before, (before, listing(target))
         assert not any(p.name == "pwned" for p in base.rglob("*")), sorted(base.rglob("*"))
 
 

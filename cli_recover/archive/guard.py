@@ -175,16 +175,23 @@ class RestoreGuard:
                 raise UnsafeMember(f"refusing a {member.type} in place of the target folder: {name}")
             return
         parent = self._walk(parts[:-1], member)
-        node = self._child(parent, parts[-1])
         kind = member.type
+        if kind not in ("dir", "symlink"):
+            # files keep no node (memory grows with folders and links, not with files): one that
+            # later turns out to be a folder or a link gets its node then
+            if kind == "hardlink":
+                self._check_hardlink(member)
+            node = parent.kids.get(parts[-1]) if parent.kids else None
+            if node is not None and node.kind not in ("symlink", "dir"):
+                node.kind = kind
+            return
+        node = self._child(parent, parts[-1])
         if kind == "dir":
             self._as_dir(node, member)
-        elif kind == "symlink":
+        else:
             if node.used:
                 raise UnsafeMember(f"refusing symlink that replaces a folder other members use: {member.path}")
             self._check_link_text(node, member)
-        elif kind == "hardlink":
-            self._check_hardlink(member)
         if node.kind != "symlink":  # once a symlink, always one (tar -k keeps it in place)
             node.kind = kind
 
