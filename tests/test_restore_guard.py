@@ -150,7 +150,8 @@ def test_pod_restore_outside_symlinks_with_the_flag(cluster, tmp_path):
 
 
 def test_pod_without_sh_says_so(cluster, tmp_path):
-    archive = _tar(tmp_path / "a.tar", [("./", "dir", None), ("./a/b", "file", b"x")])
+    entries = [("./", "dir", None)] + [(f"./a/f{i}", "file", b"x") for i in range(5000)]
+    archive = _tar(tmp_path / "a.tar", entries)  # many paths: the writes outrun the failed exec
     out = kube(cluster, "restore", "filesystem", "nosh", archive, "--target-path", "/x", "-q")
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "no `sh`" in out.stderr and "stopped reading" not in out.stderr, out.stderr

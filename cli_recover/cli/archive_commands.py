@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -331,7 +332,11 @@ def cmd_restore(args) -> int:
         if staged:
             from cli_recover.providers.filesystem import finish_staged, make_staging, remove_staging
 
-            staging, inner = make_staging(plan_now.target_dir)
+            try:
+                staging, inner = make_staging(plan_now.target_dir)
+            except OSError as exc:
+                raise RecoverError(f"cannot create a staging folder in {plan_now.target_dir}: "
+                                   f"{exc.strerror or exc} (--in-place extracts without one)") from None
             argv = [inner if i and argv[i - 1] == "-C" else a for i, a in enumerate(argv)]
             handle.log(f"staging in {staging}")
         handle.log(f"consumer on {target.describe()}: {' '.join(argv)}")
@@ -350,9 +355,9 @@ def cmd_restore(args) -> int:
                     finish_staged(staging, inner, plan_now.target_dir, force=bool(args.force),
                                   apply_root=state["root_member"])
                 except OSError as exc:
+                    hint = " (a mount point inside the target: use --in-place)" if exc.errno == errno.EXDEV else ""
                     raise RecoverError(f"cannot move the restored files into {plan_now.target_dir}: "
-                                       f"{exc.strerror or exc}{' (' + exc.filename + ')' if exc.filename else ''}; "
-                                       "the restore is incomplete") from None
+                                       f"{exc.strerror or exc}{hint}; the restore is incomplete") from None
         except RecoverError as exc:
             tail = getattr(exc, "stderr_tail", None)
             if tail:
