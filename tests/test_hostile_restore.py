@@ -14,7 +14,7 @@ import pytest
 
 from cli_recover.kube.sandbox import make_pod, serve
 from tests.conftest import run_cli
-from tests.hostile_corpus import CASES, Ctx, build, build_first
+from tests.hostile_corpus import ALLOW, CASES, Ctx, build, build_first
 
 KEEP = b"canary\n"
 
@@ -93,6 +93,10 @@ def test_local_restore_refuses(case, tmp_path):
         assert_canary_untouched(outside)
         if not mode.endswith("in-place"):  # staged: a refused restore leaves the target as it was
             assert listing(target) == before, (before, listing(target))
+        if ALLOW not in case.flags:  # and no link in it leads out (a later archive could write through it)
+            for p in target.rglob("*") if target.exists() else ():
+                if p.is_symlink() and case.setup is None:
+                    assert Path(os.path.realpath(p)).is_relative_to(target.resolve()), p
         assert not any(p.name == "pwned" for p in base.rglob("*")), sorted(base.rglob("*"))
 
 
