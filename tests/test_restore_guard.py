@@ -283,3 +283,21 @@ def test_pod_restore_into_a_full_disk_names_the_file_and_the_cause(cluster, tmp_
         out = kube(cluster, "restore", "filesystem", "app", archive, "--target-path", "/full/dest", "-q")
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "No space left on device" in out.stderr and "big.bin may be left incomplete" in out.stderr, out.stderr
+
+
+def test_merged_usr_links_restore_with_the_flag_in_any_order():
+    """A root filesystem: links through `lib -> usr/lib`, before or after it in the archive. Refused
+    by default (the refusal names the flag); with the flag they are links, never written through."""
+    members = [m("usr/lib/x", "dir"), m("usr/lib/x/libfoo.so.1"),
+               m("usr/lib/x/libfoo.so", "symlink", "../../../lib/x/libfoo.so.1"),
+               m("lib", "symlink", "usr/lib"), m("usr/lib/x/libbar.so", "symlink", "../../../lib/x/libfoo.so.1")]
+    for order in (members, members[:2] + members[3:] + members[2:3]):
+        with pytest.raises(UnsafeMember, match="--allow-outside-symlinks"):
+            guard = RestoreGuard()
+            for member in order:
+                guard.check(member)
+        guard = RestoreGuard(allow_outside_symlinks=True)
+        for member in order:
+            guard.check(member)
+        with pytest.raises(UnsafeMember, match="below a symlink"):
+            guard.check(m("lib/x/pwned"))

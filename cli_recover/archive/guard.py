@@ -36,7 +36,7 @@ class UnsafeMember(IntegrityError):
 
 
 class _Node:
-    __slots__ = ("name", "parent", "kids", "kind", "disk", "handle", "used", "want")
+    __slots__ = ("name", "parent", "kids", "kind", "disk", "handle", "used", "via_link", "want")
 
     def __init__(self, name: str, parent: _Node | None):
         self.name = name
@@ -45,7 +45,8 @@ class _Node:
         self.kind: str | None = None  # what the archive made here: dir, file, symlink, hardlink...
         self.disk: str | None = None  # what was on disk before the restore (None: not probed yet)
         self.handle = None  # the disk object's handle for looking up children (set for DIR)
-        self.used = False  # walked through as a folder by a member or a link's text
+        self.used = False  # walked through as a folder by a member
+        self.via_link = False  # walked through as a folder by a symlink's text
         self.want = False  # the disk state was asked for (the pod query sends these)
 
     def path(self) -> str:
@@ -191,6 +192,9 @@ class RestoreGuard:
         else:
             if node.used:
                 raise UnsafeMember(f"refusing symlink that replaces a folder other members use: {member.path}")
+            if node.via_link and not self.allow_outside:
+                raise UnsafeMember(f"refusing symlink that replaces a folder an earlier link's text passes "
+                                   f"through: {member.path} (to restore it as a link anyway: {ALLOW_OUTSIDE_FLAG})")
             self._check_link_text(node, member)
         if node.kind != "symlink":  # once a symlink, always one (tar -k keeps it in place)
             node.kind = kind
@@ -214,34 +218,31 @@ class RestoreGuard:
 
     def _check_link_text(self, node: _Node, member: Member) -> None:
         text = member.link or ""
-        outside = f"refusing symlink that points outside the target: {member.path} -> {text}"
         hint = f" (to restore it as a link anyway: {ALLOW_OUTSIDE_FLAG})"
-        if text.startswith("/"):
-            if self.allow_outside:
+        if self.allow_outside:
+            # where a link leads is not checked: nothing is ever written through one. Those that
+            # leave on their own (lexically) are counted for the summary.
+            if _leaves(member.path, text):
                 self.outside_links.append(member.path)
-                return
-            raise UnsafeMember(outside + hint)
+            return
+        if text.startswith("/"):
+            raise UnsafeMember(f"refusing symlink that points outside the target: {member.path} -> {text}{hint}")
         comps = [c for c in text.split("/") if c not in ("", ".")]
         cur = node.parent
         for i, comp in enumerate(comps):
             if comp == "..":
                 if cur is self.root:
-                    if self.allow_outside:
-                        self.outside_links.append(member.path)
-                        return
-                    raise UnsafeMember(outside + hint)
+                    raise UnsafeMember(f"refusing symlink that points outside the target: {member.path} -> "
+                                       f"{text}{hint}")
                 cur = cur.parent
                 continue
             nxt = self._child(cur, comp)
             if i == len(comps) - 1:  # the link's final component may be a link (python3 -> python)
                 return
             if nxt.kind == "symlink" or self._disk(nxt) == LINK:
-                if self.allow_outside:  # where it ends is not checked; nothing is written through it
-                    self.outside_links.append(member.path)
-                    return
                 raise UnsafeMember(f"refusing symlink whose target passes through another symlink: "
                                    f"{member.path} -> {text} (through {nxt.path()}){hint}")
-            nxt.used = True
+            nxt.via_link = True  # resolved as a folder: it must not become a link later
             cur = nxt
 
     # --- for the pod query --------------------------------------------------------------------
@@ -273,9 +274,8 @@ def check_safe(member: Member, state) -> None:
     next(iter(state)).check(member)
 
 
-def points_outside(path: str, text: str) -> bool:
-    """A symlink at `path` (relative to the archive root) whose text leaves the root on its own
-    (absolute, or more `..` than folders): restore refuses it without ALLOW_OUTSIDE_FLAG."""
+def _leaves(path: str, text: str) -> bool:
+    """The link text leaves the archive root on its own (absolute, or more `..` than folders)."""
     if text.startswith("/"):
         return True
     depth = sum(1 for p in path.split("/")[:-1] if p not in ("", "."))
@@ -290,22 +290,35 @@ def points_outside(path: str, text: str) -> bool:
 
 
 def manifest_outside_symlinks(manifest_path, limit: int = 3) -> tuple[int, list[str]]:
-    """(count, first few paths) of the symlinks in a manifest that point outside, read line by line
-    (a manifest writes one member per line): memory stays flat for millions of members."""
+    """(count, first few `path -> text`) of the symlinks in a manifest that restore refuses without
+    ALLOW_OUTSIDE_FLAG (they leave the root, or their text passes through another link). Read line
+    by line (a manifest writes one member per line) through the restore guard, which keeps only
+    folders and links: memory does not grow with the number of files."""
     import json
 
-    count, names = 0, []
+    from cli_recover.archive.tarindex import Member
+
+    guard = RestoreGuard()
+    names: list[str] = []
+    count = 0
     with open(manifest_path, encoding="utf-8") as f:
         for line in f:
             line = line.strip().rstrip(",")
-            if not (line.startswith("{") and '"symlink"' in line):
+            if not (line.startswith("{") and ('"symlink"' in line or '"dir"' in line)):
                 continue
             try:
                 rec = json.loads(line)
-            except ValueError:
+                member = Member(path=str(rec["path"]), type=str(rec["type"]), size=0, mode=0, mtime=0,
+                                link=rec.get("link"))
+            except (ValueError, KeyError, TypeError):
                 continue
-            if rec.get("type") == "symlink" and points_outside(str(rec.get("path", "")), str(rec.get("link") or "")):
-                count += 1
-                if len(names) < limit:
-                    names.append(f"{rec['path']} -> {rec.get('link')}")
+            if member.type not in ("symlink", "dir"):
+                continue
+            try:
+                guard.check(member)
+            except UnsafeMember as exc:
+                if member.type == "symlink" and ALLOW_OUTSIDE_FLAG in str(exc):
+                    count += 1
+                    if len(names) < limit:
+                        names.append(f"{member.path} -> {member.link}")
     return count, names
