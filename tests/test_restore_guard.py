@@ -301,3 +301,17 @@ def test_merged_usr_links_restore_with_the_flag_in_any_order():
             guard.check(member)
         with pytest.raises(UnsafeMember, match="below a symlink"):
             guard.check(m("lib/x/pwned"))
+
+
+def test_a_failure_before_the_move_leaves_the_target_as_it_was(tmp_path):
+    from tests.faults import fault_env
+
+    archive = _big_archive(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "old.txt").write_text("old")
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q",
+                  env=fault_env("restore.merge=enospc"))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "No space left on device" in out.stderr and "cannot move the restored files" in out.stderr, out.stderr
+    assert sorted(os.listdir(dest)) == ["old.txt"]

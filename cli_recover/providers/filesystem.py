@@ -180,7 +180,10 @@ def remove_staging(staging: str) -> None:
 def finish_staged(staging: str, src_root: str, dst_root: str, *, force: bool, apply_root: bool) -> int:
     """Move the staged tree into place, remove the staging folder, then give the target the
     archive's `.` mode, owner and mtime (last: removing the staging folder changes its mtime)."""
+    from cli_recover.testhooks import fault_point
+
     root_st = os.stat(src_root, follow_symlinks=False)
+    fault_point("restore.merge")
     moved = merge_staged(src_root, dst_root, force=force, apply_root=False)
     remove_staging(staging)
     if apply_root:
