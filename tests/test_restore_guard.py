@@ -315,3 +315,38 @@ def test_a_failure_before_the_move_leaves_the_target_as_it_was(tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "No space left on device" in out.stderr and "cannot move the restored files" in out.stderr, out.stderr
     assert sorted(os.listdir(dest)) == ["old.txt"]
+
+
+def test_sigterm_during_a_staged_restore_removes_the_staging_folder(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import zstandard
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for i in range(40):  # 40 x 16 MiB of zeros: seconds of writing, a few KB stored
+            info = tarfile.TarInfo(f"./z{i}.bin")
+            info.size = 16 << 20
+            tar.addfile(info, io.BytesIO(bytes(info.size)))
+    archive = tmp_path / "zeros.tar.zst"
+    archive.write_bytes(zstandard.ZstdCompressor().compress(buf.getvalue()))
+    del buf
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "cli_recover", "restore", "filesystem", "--local", str(archive),
+                             "--target-path", str(dest), "-q"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        staging = [p for p in dest.iterdir() if p.name.startswith(".cli-recover-staging-")]
+        if staging and any(staging[0].rglob("z*.bin")):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the restore finished before the signal")
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+    assert list(dest.iterdir()) == []
