@@ -149,7 +149,7 @@ class RestoreGuard:
                                f"(through {node.path()})")
         if self._disk(node) == LINK:
             raise UnsafeMember(f"refusing member below a symlink already in the target: {member.path} "
-                               f"(through {node.path()})")
+                               f"(through {node.path()}; restore into the folder it points to instead)")
         node.used = True
 
     def _walk(self, parts: list[str], member: Member) -> _Node:
