@@ -295,8 +295,7 @@ def manifest_outside_symlinks(manifest_path, limit: int = 3) -> tuple[int, list[
     by line (a manifest writes one member per line) through the restore guard, which keeps only
     folders and links: memory does not grow with the number of files."""
     import json
-
-    from cli_recover.archive.tarindex import Member
+    from types import SimpleNamespace
 
     guard = RestoreGuard()
     names: list[str] = []
@@ -308,8 +307,8 @@ def manifest_outside_symlinks(manifest_path, limit: int = 3) -> tuple[int, list[
                 continue
             try:
                 rec = json.loads(line)
-                member = Member(path=str(rec["path"]), type=str(rec["type"]), size=0, mode=0, mtime=0,
-                                link=rec.get("link"))
+                member = SimpleNamespace(path=str(rec["path"]), raw_name="", type=str(rec["type"]),
+                                         link=rec.get("link"))
             except (ValueError, KeyError, TypeError):
                 continue
             if member.type not in ("symlink", "dir"):
