@@ -442,7 +442,7 @@ def test_no_verify_restore_still_catches_damage_and_says_incomplete(tree, tmp_pa
     pos = data.find(b"hello\nhello\n")
     data[pos] = ord("J")
     archive.write_bytes(bytes(data))
-    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "d", "--no-verify")
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "d", "--no-verify", "--in-place")
     assert out.returncode != 0
     assert "sha256 differs from the manifest" in out.stderr and "incomplete" in out.stderr
     assert "restored" not in out.stdout

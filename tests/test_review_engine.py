@@ -276,7 +276,7 @@ def test_file_below_a_symlink_spelled_differently_is_refused(tmp_path):
     dest = tmp_path / "box" / "out"
     out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q")
     assert out.returncode != 0, out.stdout
-    assert "below a symlink" in out.stderr
+    assert "below a symlink" in out.stderr or "passes through another symlink" in out.stderr
     assert not (tmp_path / "box" / "evil").exists()
 
 

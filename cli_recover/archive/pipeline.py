@@ -18,6 +18,7 @@ import errno
 import hashlib
 import os
 import queue
+import re
 import signal
 import socket
 import threading
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from cli_recover import __version__
 from cli_recover.archive.codecs import Compressor, Decompressor, codec_info
+from cli_recover.archive.guard import RestoreGuard
 from cli_recover.archive.manifest import (
     FORMAT,
     FORMAT_VERSION,
@@ -38,7 +40,7 @@ from cli_recover.archive.manifest import (
     reserve_output,
     spool_path,
 )
-from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
+from cli_recover.archive.tarindex import Member, TarIndexer
 from cli_recover.archive.tarwrite import CanonicalTar
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
 from cli_recover.fsutil import fsync_dir
@@ -51,11 +53,38 @@ WAIT_SLICE = 0.1  # seconds: every wait wakes this often to look at cancel and t
 Progress = Callable[[int, "int | None"], None]
 
 
+_NOISE = ("Exiting with failure status", "Error is not recoverable", "Child returned status", "Error exit delayed")
+# The causes that matter, most telling first (tar names them after the file: `tar: f: Cannot write: ...`)
+_CAUSES = tuple(os.strerror(e) for e in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO,
+                                         errno.ENOMEM, errno.EACCES, errno.EPERM))
+_SHORT_WRITE = re.compile(r"^(?:[^:\s]+: )?(?P<name>.+): Wrote only \d+ of \d+ bytes$")
+_FILE_ERROR = re.compile(r"^[^:\s]+: (?P<name>.+?): (?:Wrote only \d+|Cannot (?:write|open|create|mkdir|utime|"
+                         r"change|hard link|create symlink))")
+
+
 def stderr_summary(stderr: str) -> str:
-    """The most telling line of a command's stderr (not tar's closing 'Exiting with failure')."""
+    """The most telling line of a command's stderr: an errno cause (`No space left on device`) over
+    tar's consequences (`Wrote only 1024 of 10240 bytes`, `Exiting with failure status`). GNU tar
+    reports a short write (the disk filled up mid-file) only as `Wrote only`: that is named too."""
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    useful = [ln for ln in lines if "Exiting with failure status" not in ln]
-    return (useful or lines or ["no error output"])[-1 if not useful else 0]
+    useful = [ln for ln in lines if not any(noise in ln for noise in _NOISE)]
+    for cause in _CAUSES:
+        for ln in useful:
+            if cause in ln:
+                return ln
+    for ln in useful:
+        if _SHORT_WRITE.match(ln):
+            return f"{os.strerror(errno.ENOSPC)} (or over quota): {ln}"
+    return (useful or lines or ["no error output"])[0]
+
+
+def stderr_file(stderr: str) -> str | None:
+    """The file tar names in its first error about writing one (`tar: a/b: Cannot write: ...`)."""
+    for ln in stderr.splitlines():
+        found = _FILE_ERROR.match(ln.strip())
+        if found:
+            return found.group("name")
+    return None
 
 
 def exit_description(code: int) -> str:
@@ -546,6 +575,10 @@ class RestoreRequest:
     # (path, occurrence) of members to leave out; None: all but the last copy of a path the
     # manifest lists twice (pass duplicate_copies() of a scanned member list for an archive without one)
     drop: set | None = None
+    # The restore guard every header passes before its bytes reach the consumer (on_header): a
+    # RestoreGuard set up by the restore checks (it knows the target's disk); default: a fresh one.
+    guard: object = None
+    staged: bool = False  # the consumer writes into a staging folder that is removed on failure
 
 
 def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: threading.Event | None = None,
@@ -557,7 +590,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     the codec checks its frame checksum, and (check_stored) the stored file's sha256 must match the
     manifest."""
     stored_hash = hashlib.sha256() if req.check_stored else None
-    symlinks: set[str] = set()
+    guard = req.guard if req.guard is not None else RestoreGuard()
     proc = req.target.spawn(req.argv, stdin=True)
     if on_process is not None:
         on_process(proc)
@@ -583,7 +616,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     writer = None
     if req.stream_type == "tar":
         drop = req.drop if req.drop is not None else duplicate_copies(req.manifest)
-        writer = CanonicalTar(send, on_header=lambda m: check_safe(m, symlinks), drop=drop)
+        writer = CanonicalTar(send, on_header=guard, drop=drop)
     sink = writer.feed if writer is not None else send
 
     try:
@@ -599,11 +632,12 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     except ProducerError as exc:
         proc.kill()
         proc.wait()
-        stderr = proc.stderr_text().strip()
-        raise ProducerError(f"{exc}: {stderr_summary(stderr)}") from None
+        raise _consumer_failed(req, proc, guard, str(exc), writer) from None
     except IntegrityError as exc:
         proc.kill()
         proc.wait()
+        if req.staged:
+            raise IntegrityError(f"{exc}; nothing was restored (the staged files were removed)") from None
         raise IntegrityError(f"{exc}; the restore stopped part-way and is incomplete") from None
     except BaseException:
         proc.kill()
@@ -613,9 +647,28 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     if cancel is not None and cancel.is_set():
         raise Cancelled(_cancel_signum(cancel))
     if code != 0:
-        detail = stderr_summary(proc.stderr_text())
-        raise ProducerError(f"{req.argv[0]} on {req.target.describe()} exited with status {code}: {detail}")
+        raise _consumer_failed(req, proc, guard, f"{req.argv[0]} on {req.target.describe()} {exit_description(code)}", writer)
     return {"raw_bytes": raw, "members": writer.indexer.members if writer else None}
+
+
+def _consumer_failed(req: RestoreRequest, proc, guard, what: str, writer=None) -> ProducerError:
+    """The consumer failed: its real cause, the file it left incomplete (the one tar names, else the
+    member in flight) and the tail of its stderr (`stderr_tail`, for the job log)."""
+    stderr = proc.stderr_text()
+    name = stderr_file(stderr)
+    last = getattr(guard, "last", None)
+    in_flight = getattr(writer, "current", None) or (last.path if last is not None else None)
+    if name is None and in_flight is not None:
+        name = in_flight
+    if name is not None:
+        name = name.removeprefix("./")
+    where = f"; {name} may be left incomplete in the target (and members after it missing)" if name else ""
+    if req.staged:
+        where = "; nothing was restored (the staged files were removed)"
+    err = ProducerError(f"{what}: {stderr_summary(stderr)}{where}")
+    err.incomplete = name
+    err.stderr_tail = stderr[-4000:]
+    return err
 
 
 def duplicate_copies(manifest: dict | None) -> set[tuple[str, int]]:

@@ -9,10 +9,11 @@ import threading
 from pathlib import Path
 
 from cli_recover.archive.codecs import detect_codec
+from cli_recover.archive.guard import ABSENT, DIR, LINK, OTHER, KnownDisk, LocalDisk, RestoreGuard
 from cli_recover.archive.manifest import find_manifest, manifest_path
 from cli_recover.archive.pipeline import Progress, hash_file, stream_archive
-from cli_recover.archive.tarindex import Member, TarIndexer, check_safe
-from cli_recover.errors import IntegrityError, RecoverError, UsageError
+from cli_recover.archive.tarindex import Member, TarIndexer
+from cli_recover.errors import IntegrityError, ProducerError, RecoverError, UsageError
 
 MAX_LISTED = 50
 
@@ -158,21 +159,118 @@ def check_integrity_first(archive: Path, manifest: dict, progress: Progress | No
         raise IntegrityError(f"{archive.name} is corrupted: its sha256 differs from the manifest; nothing was restored")
 
 
-def scan_members(archive: Path, codec: str, cancel: threading.Event | None = None) -> list[Member]:
+def scan_members(archive: Path, codec: str, cancel: threading.Event | None = None, *,
+                 allow_outside_symlinks: bool = False) -> list[Member]:
     """For an archive without a manifest: a full pass (decompress + parse) before extracting, so
     damage or an unsafe member is found before anything is written."""
     members: list[Member] = []
-    symlinks: set[str] = set()
-    indexer = TarIndexer(on_member=members.append, on_header=lambda m: check_safe(m, symlinks), hash_content=False)
+    guard = RestoreGuard(allow_outside_symlinks=allow_outside_symlinks)
+    indexer = TarIndexer(on_member=members.append, on_header=guard.check, hash_content=False)
     stream_archive(archive, codec, indexer.feed, cancel=cancel)
     indexer.finish()
     return members
 
 
-def check_safety(members: list[Member]) -> None:
-    symlinks: set[str] = set()
-    for m in members:
-        check_safe(m, symlinks)
+def check_safety(members: list[Member], target=None, root: str | None = None, *,
+                 allow_outside_symlinks: bool = False) -> RestoreGuard:
+    """Every member through the restore guard: against the archive's own links and (given a target)
+    the links already on the target's disk (lstat here; one batched `sh` query in a pod, after a
+    first pass that finds which paths to ask about). Returns the guard: `guard.disk` is what the
+    stream guard checks against, `guard.outside_links` the links restored with the flag."""
+    guard = RestoreGuard(allow_outside_symlinks=allow_outside_symlinks)
+    if target is None or target.kind != "local" or not root:
+        for m in members:
+            guard.check(m)
+    if target is not None and root:
+        disk = LocalDisk(root) if target.kind == "local" else query_disk(target, root, guard)
+        guard = RestoreGuard(disk, allow_outside_symlinks=allow_outside_symlinks)
+        for m in members:
+            guard.check(m)
+    return guard
+
+
+# Reads "d<name>" (enter a child of the current folder) and "u" (back up) lines, depth first from the
+# target folder; prints "<n> L|D|O" for the n-th name that is a symlink, a folder or something else.
+# Never follows a link: it only enters folders that `[ -L ]` says are not links (cd -P).
+_PROBE_SCRIPT = r"""
+if ! cd -P "$1" 2>/dev/null; then cat >/dev/null; exit 0; fi
+i=0; skip=0
+while IFS= read -r line; do
+  case $line in
+  u) if [ "$skip" -gt 0 ]; then skip=$((skip-1)); else cd -P .. || exit 3; fi ;;
+  *) i=$((i+1)); n=${line#?}
+     if [ "$skip" -gt 0 ]; then skip=$((skip+1))
+     elif [ -L "./$n" ]; then echo "$i L"; skip=1
+     elif [ -d "./$n" ]; then echo "$i D"; cd -P "./$n" || exit 3
+     elif [ -e "./$n" ]; then echo "$i O"; skip=1
+     else skip=1; fi ;;
+  esac
+done
+"""
+_KINDS = {"L": LINK, "D": DIR, "O": OTHER}
+
+
+def query_disk(target, root: str, guard: RestoreGuard) -> KnownDisk:
+    """What is on the target's disk at every path the guard asked about, in one exec of `sh`."""
+    queried: list = []
+    lines: list[bytes] = []
+    skip_depth = 0  # inside a name that cannot be sent (a newline): not queried, so refused if used
+    for step, name, node in guard.wanted():
+        if skip_depth:
+            skip_depth += 1 if step == "d" else -1
+            continue
+        if step == "d" and "\n" in name:
+            skip_depth = 1
+            continue
+        if step == "d":
+            queried.append(node)
+            lines.append(b"d" + name.encode("utf-8", "surrogateescape") + b"\n")
+        else:
+            lines.append(b"u\n")
+    answers = _run_script(target, root, _PROBE_SCRIPT, lines, "check the target folder for symlinks")
+    kinds = {}
+    for line in answers:
+        number, _, letter = line.partition(" ")
+        if number.isdigit() and letter in _KINDS:
+            kinds[int(number)] = _KINDS[letter]
+    tree: dict = {}
+    dirs = {id(guard.root): tree}
+    for i, node in enumerate(queried, 1):
+        parent = dirs.get(id(node.parent))
+        if parent is None:  # below something that is not a folder: never looked up
+            continue
+        kind = kinds.get(i, ABSENT)
+        sub = {} if kind == DIR else None
+        parent[node.name] = (kind, sub)
+        if sub is not None:
+            dirs[id(node)] = sub
+    return KnownDisk(tree)
+
+
+def _run_script(target, root: str, script: str, lines: list[bytes], what: str) -> list[str]:
+    """Runs `sh -c script sh root` on a pod, feeding lines on stdin; returns its output lines."""
+    proc = target.spawn(["sh", "-c", script, "sh", root], stdin=True)
+    out = bytearray()
+    reader = threading.Thread(target=lambda: _drain(proc, out), daemon=True)
+    reader.start()
+    try:
+        batch = bytearray()
+        for line in lines:
+            batch += line
+            if len(batch) >= 65536:
+                proc.write(bytes(batch))
+                batch.clear()
+        if batch:
+            proc.write(bytes(batch))
+    except ProducerError:
+        pass  # it stopped reading: its exit status (or a missing sh) says why, below
+    proc.close_stdin()
+    code = proc.wait()  # a container without `sh` raises its own one line here ("no `sh` in container ...")
+    reader.join()
+    if code != 0:
+        detail = proc.stderr_text().strip() or f"sh exited with status {code}"
+        raise RecoverError(f"cannot {what} on {target.describe()}: {detail}")
+    return out.decode("utf-8", "surrogateescape").splitlines()
 
 
 def select_members(members: list[Member], includes: list[str], prefix: str) -> tuple[list[Member], list[str]]:
@@ -206,24 +304,14 @@ def select_members(members: list[Member], includes: list[str], prefix: str) -> t
 
 
 def existing_paths(target, root: str, paths: list[str]) -> list[str]:
-    """Which of paths (relative to root) already exist on the target."""
+    """Which of paths (relative to root) already exist on the target. A folder that does not exist
+    yet has none (the script still reads all its input: the writer never sees a closed pipe)."""
     if target.kind == "local":
         return [p for p in paths if os.path.lexists(os.path.join(root, p))]
-    script = ('cd "$1" 2>/dev/null || exit 0; while IFS= read -r p; do '
+    script = ('if ! cd "$1" 2>/dev/null; then cat >/dev/null; exit 0; fi; while IFS= read -r p; do '
               'if [ -e "$p" ] || [ -L "$p" ]; then printf "%s\\n" "$p"; fi; done')
-    proc = target.spawn(["sh", "-c", script, "sh", root], stdin=True)
-    out = bytearray()
-    reader = threading.Thread(target=lambda: _drain(proc, out), daemon=True)
-    reader.start()
-    for p in paths:
-        if "\n" not in p:
-            proc.write((p + "\n").encode("utf-8", "surrogateescape"))
-    proc.close_stdin()
-    code = proc.wait()
-    reader.join()
-    if code != 0:
-        raise RecoverError(f"cannot check existing files on {target.describe()}: {proc.stderr_text().strip()}")
-    return [line for line in out.decode("utf-8", "surrogateescape").splitlines() if line]
+    lines = [(p + "\n").encode("utf-8", "surrogateescape") for p in paths if "\n" not in p]
+    return [line for line in _run_script(target, root, script, lines, "check existing files") if line]
 
 
 def _drain(proc, out: bytearray) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -202,6 +203,7 @@ def cmd_backup(args) -> int:
             raise
         finally:
             progress.close()
+        _warn_outside_symlinks(header)
         for warning in header.get("warnings", []):
             handle.warn(warning)
         return {
@@ -250,6 +252,23 @@ def _log_stderr_tail(handle, producers) -> None:
                        + "\n".join(lines[-STDERR_TAIL_LINES:]))
 
 
+def _warn_outside_symlinks(header: dict) -> None:
+    """Symlinks that point outside the backed-up folder (a venv, /etc/localtime) restore only with
+    --allow-outside-symlinks: say so now, on stderr and in the job's warnings."""
+    from cli_recover.archive.guard import ALLOW_OUTSIDE_FLAG, manifest_outside_symlinks
+
+    try:
+        count, names = manifest_outside_symlinks(header["manifest_path"])
+    except OSError:
+        return
+    if count:
+        more = f" and {count - len(names)} more" if count > len(names) else ""
+        warning = (f"{count} symlink(s) point outside the backed-up folder ({', '.join(names)}{more}); "
+                   f"restore them as links with {ALLOW_OUTSIDE_FLAG}")
+        header.setdefault("warnings", []).append(warning)
+        print(f"cli-recover: warning: {warning}", file=sys.stderr)
+
+
 def _positional_target(args, second: str, verb: str, provider: str) -> str | None:
     """`--local X` or `POD X`: returns the pod name (None for local) and sets args.<second>."""
     if args.local:
@@ -266,6 +285,7 @@ def _positional_target(args, second: str, verb: str, provider: str) -> str | Non
 
 
 def cmd_restore(args) -> int:
+    from cli_recover.archive.guard import RestoreGuard
     from cli_recover.archive.pipeline import RestoreRequest, run_restore
     from cli_recover.archive.verify import (
         check_integrity_first,
@@ -286,11 +306,17 @@ def cmd_restore(args) -> int:
     target = make_target(args, pod)
     plan = provider.restore_plan(args, target, manifest)
     is_tar = provider.stream_type == "tar"
+    allow_outside = bool(getattr(args, "allow_outside_symlinks", False))
+    # local restores go through a private staging folder inside the target, then move into place
+    staged = target.kind == "local" and provider.name == "filesystem" and not getattr(args, "in_place", False)
+    state = {"root_member": False}
 
     def checks(progress=None, cancel=None):
         """Everything that can refuse the restore, before a single byte is written.
-        Returns (summary, plan): the plan may change once the archive's member names are known."""
+        Returns (summary, plan, guard): the plan may change once the archive's member names are
+        known; the guard (None for other streams) knows the target's disk for the stream check."""
         members = None
+        guard = None
         current = plan
         prefix = ((manifest or {}).get("stream") or {}).get("member_prefix", "./")
         if manifest is not None:
@@ -299,19 +325,26 @@ def cmd_restore(args) -> int:
             if is_tar:
                 members = manifest_members(manifest)
         elif is_tar:
-            members = scan_members(archive, codec, cancel=cancel)
+            members = scan_members(archive, codec, cancel=cancel, allow_outside_symlinks=allow_outside)
+            from cli_recover.archive.pipeline import duplicate_copies
+
+            # of a path stored twice only the last copy is restored, as GNU tar without -k does
+            state["drop"] = duplicate_copies({"members": [m.to_json() for m in members]})
             if members and not members[0].raw_name.startswith("./"):
                 # an archive made elsewhere (`tar -cf a.tar dir`): its names have no ./ prefix
                 prefix = ""
                 current = provider.restore_plan(args, target, {"stream": {"member_prefix": prefix}})
         summary = {"archive": str(archive), "target": target.describe(), "target_path": current.target_dir}
         if members is not None:
-            check_safety(members)
+            guard = check_safety(members, target, current.target_dir, allow_outside_symlinks=allow_outside)
+            if guard.outside_links:
+                summary["outside_symlinks"] = len(guard.outside_links)
             selected, extra = select_members(members, current.includes, prefix)
             if extra:
                 current.argv.extend(prefix + p for p in extra if prefix + p not in current.argv)
                 summary["also_restored"] = extra  # hard-link targets of chosen members
             summary["members"] = len(selected)
+            state["root_member"] = any(m.path == "." and m.type == "dir" for m in selected)
             summary["bytes"] = sum(m.size for m in selected)
             if not args.force and current.target_dir:
                 paths = [m.path for m in selected if m.type != "dir" and m.path != "."]
@@ -321,10 +354,10 @@ def cmd_restore(args) -> int:
                     raise RecoverError(
                         f"{len(clash)} file(s) already exist in {current.target_dir} ({', '.join(clash[:3])}{more}); "
                         "use --force to overwrite; nothing was restored")
-        return summary, current
+        return summary, current, guard
 
     if args.dry_run:
-        summary, plan = checks()
+        summary, plan, _ = checks()
         summary["dry_run"] = True
         summary["command"] = plan.argv
         if args.json:
@@ -344,23 +377,52 @@ def cmd_restore(args) -> int:
         cancel = _cancel_for(handle)
         progress = _job_progress(args, handle, "check")
         try:
-            summary, plan_now = checks(progress=progress, cancel=cancel)
+            summary, plan_now, guard = checks(progress=progress, cancel=cancel)
         finally:
             progress.close()
         for argv in plan_now.prepare:
             code, _, err = target.run(argv)
             if code != 0:
                 raise RecoverError(f"{' '.join(argv)} failed on {target.describe()}: {err.strip() or code}")
-        handle.log(f"consumer on {target.describe()}: {' '.join(plan_now.argv)}")
+        argv, staging = plan_now.argv, None
+        if staged:
+            from cli_recover.providers.filesystem import finish_staged, make_staging, remove_staging
+
+            try:
+                staging, inner = make_staging(plan_now.target_dir)
+            except OSError as exc:
+                raise RecoverError(f"cannot create a staging folder in {plan_now.target_dir}: "
+                                   f"{exc.strerror or exc} (--in-place extracts without one)") from None
+            argv = [inner if i and argv[i - 1] == "-C" else a for i, a in enumerate(argv)]
+            handle.log(f"staging in {staging}")
+        handle.log(f"consumer on {target.describe()}: {' '.join(argv)}")
         progress = _job_progress(args, handle, "restore")
         t0 = time.monotonic()
         try:
-            done = run_restore(RestoreRequest(target=target, archive=archive, argv=plan_now.argv, codec=codec,
+            done = run_restore(RestoreRequest(target=target, archive=archive, argv=argv, codec=codec,
                                               manifest=manifest, stream_type=provider.stream_type,
-                                              check_stored=manifest is not None and args.no_verify),
+                                              check_stored=manifest is not None and args.no_verify,
+                                              guard=guard and RestoreGuard(guard.disk,
+                                                                           allow_outside_symlinks=allow_outside),
+                                              staged=staged, drop=state.get("drop")),
                                progress=progress, cancel=cancel, on_process=lambda p: handle.on_cancel(p.kill))
+            if staging is not None:
+                try:
+                    finish_staged(staging, inner, plan_now.target_dir, force=bool(args.force),
+                                  apply_root=state["root_member"])
+                except OSError as exc:
+                    hint = " (a mount point inside the target: use --in-place)" if exc.errno == errno.EXDEV else ""
+                    raise RecoverError(f"cannot move the restored files into {plan_now.target_dir}: "
+                                       f"{exc.strerror or exc}{hint}; the restore is incomplete") from None
+        except RecoverError as exc:
+            tail = getattr(exc, "stderr_tail", None)
+            if tail:
+                handle.log(f"{argv[0]} stderr (last lines):\n{tail.rstrip()}")
+            raise
         finally:
             progress.close()
+            if staging is not None:
+                remove_staging(staging)
         return {**summary, "raw_bytes": done["raw_bytes"], "duration_seconds": round(time.monotonic() - t0, 3)}
 
     code, result = run_as_job(args, spec, work)
@@ -529,7 +591,14 @@ def register(sub, argv: list[str] | None = None) -> None:
         _add_stream_arguments(p, "archive", "ARCHIVE", "the archive file",
                               "restore ARCHIVE on this host instead of a pod", "run every check, extract nothing")
         p.add_argument("--target-path", metavar="DIR", help="where to restore (pods: default the backed-up path)")
-        p.add_argument("--force", action="store_true", help="overwrite files that already exist")
+        p.add_argument("--force", action="store_true",
+                       help="overwrite files that already exist (never writes through a symlink)")
+        p.add_argument("--in-place", action="store_true",
+                       help="local restores: extract straight into the target instead of a staging folder "
+                            "inside it that is moved into place at the end (a failure then leaves partial files)")
+        p.add_argument("--allow-outside-symlinks", action="store_true",
+                       help="restore symlinks that point outside the target (absolute ones: a venv, "
+                            "/etc/localtime) as links; nothing is ever written through a symlink")
         p.add_argument("--no-verify", action="store_true",
                        help="skip the sha256 check of the whole archive before extracting (the stream is still checked)")
         if wanted == ["restore", name]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+import stat
 
 from cli_recover.errors import UsageError
 from cli_recover.providers.base import BackupPlan, RestorePlan
@@ -151,3 +152,117 @@ def normalize_include(path: str) -> str:
     if not path or ".." in path.split("/"):
         raise UsageError(f"--include {path!r} is not a path inside the archive")
     return path
+
+
+# --- staged local restores -------------------------------------------------------------------
+
+STAGING_PREFIX = ".cli-recover-staging-"
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def make_staging(target_dir: str) -> tuple[str, str]:
+    """A fresh private (0700) folder inside the target (same filesystem, so entries move in with a
+    rename), and the folder inside it that tar extracts into. Returns (staging, extract_root)."""
+    import tempfile
+
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target_dir)
+    root = os.path.join(staging, "root")
+    os.mkdir(root, 0o700)
+    return staging, root
+
+
+def remove_staging(staging: str) -> None:
+    import shutil
+
+    shutil.rmtree(staging, ignore_errors=True)  # fd-based: never follows a symlink it removes
+
+
+def finish_staged(staging: str, src_root: str, dst_root: str, *, force: bool, apply_root: bool) -> int:
+    """Move the staged tree into place, remove the staging folder, then give the target the
+    archive's `.` mode, owner and mtime (last: removing the staging folder changes its mtime)."""
+    from cli_recover.testhooks import fault_point
+
+    root_st = os.stat(src_root, follow_symlinks=False)
+    fault_point("restore.merge")
+    moved = merge_staged(src_root, dst_root, force=force, apply_root=False)
+    remove_staging(staging)
+    if apply_root:
+        fd = os.open(dst_root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            _apply_dir_attrs(fd, root_st)
+        finally:
+            os.close(fd)
+    return moved
+
+
+def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool) -> int:
+    """Moves every entry of src_root into dst_root with no-follow semantics: folders are opened with
+    O_NOFOLLOW|O_DIRECTORY and entries renamed relative to those fds, so nothing is ever written
+    through a symlink (a link where a folder should be is refused, even with force). A folder that
+    exists is merged into; a file that exists is replaced only with force. Folder modes and mtimes
+    (and the archive's `.`, when apply_root) are applied after their contents. Returns the count."""
+    from cli_recover.errors import RecoverError
+
+    root_st = os.stat(src_root, follow_symlinks=False)
+    moved = 0
+    src_fd = os.open(src_root, _DIR_FLAGS)
+    try:
+        dst_fd = os.open(dst_root, _DIR_FLAGS & ~os.O_NOFOLLOW)  # the target the user named
+    except OSError:
+        os.close(src_fd)
+        raise
+    stack = [(src_fd, dst_fd, iter(sorted(os.listdir(src_fd))), root_st if apply_root else None, "")]
+    try:
+        while stack:
+            sfd, dfd, names, st_dir, rel = stack[-1]
+            for name in names:
+                path = f"{rel}{name}"
+                st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
+                try:
+                    dst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    dst = None
+                if dst is not None and stat.S_ISDIR(st.st_mode):
+                    if stat.S_ISLNK(dst.st_mode):
+                        raise RecoverError(f"refusing to write through the symlink {path} in the target")
+                    if stat.S_ISDIR(dst.st_mode):
+                        nsfd = os.open(name, _DIR_FLAGS, dir_fd=sfd)
+                        try:
+                            ndfd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+                        except OSError:
+                            os.close(nsfd)
+                            raise
+                        stack.append((nsfd, ndfd, iter(sorted(os.listdir(nsfd))), st, path + "/"))
+                        break
+                if dst is not None:
+                    if not force:
+                        raise RecoverError(f"{path} already exists in the target; use --force to overwrite")
+                    if stat.S_ISDIR(dst.st_mode):
+                        raise RecoverError(f"cannot replace the folder {path} in the target with a file")
+                    if stat.S_ISDIR(st.st_mode):
+                        os.unlink(name, dir_fd=dfd)
+                # rename replaces a file or a symlink itself, never what a symlink points to
+                os.rename(name, name, src_dir_fd=sfd, dst_dir_fd=dfd)
+                moved += 1
+            else:
+                stack.pop()
+                if st_dir is not None:
+                    _apply_dir_attrs(dfd, st_dir)
+                os.close(sfd)
+                os.close(dfd)
+    except BaseException:
+        for sfd, dfd, *_ in stack:
+            os.close(sfd)
+            os.close(dfd)
+        raise
+    return moved
+
+
+def _apply_dir_attrs(fd: int, st: os.stat_result) -> None:
+    if os.geteuid() == 0:
+        try:
+            os.chown(fd, st.st_uid, st.st_gid)
+        except OSError:
+            pass
+    os.chmod(fd, stat.S_IMODE(st.st_mode))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
