@@ -155,8 +155,10 @@ def test_background_job_runs_detached_and_finishes(tmp_path):
     final = wait_for(lambda: (r := record(job_id))["state"] == "succeeded" and r, what="the job to finish")
     assert final["result"] == {"bytes": out.stat().st_size}
     assert not os.path.exists(final["pid_file"])
-    log = open(final["log"]).read()
-    assert f"--job-id {job_id}" in log and "done " in log  # the child's own stdout went to the log
+    # the record says succeeded before the child's last stdout line is flushed to the log: wait for it
+    log = wait_for(lambda: (text := open(final["log"]).read()) and "done " in text and text,
+                   what="the child's stdout in its log")
+    assert f"--job-id {job_id}" in log  # the child's own stdout went to the log
     assert "hunter22" not in log
 
 
