@@ -68,6 +68,8 @@ def _module_graph(module_level_only: bool) -> dict[str, set[str]]:
         tree = ast.parse(path.read_text())
         top = []
         for node in tree.body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue  # imports for type checkers only never run
             top += list(ast.walk(node)) if isinstance(node, (ast.If, ast.Try)) else [node]
         deps = set()
         for node in (ast.walk(tree) if not module_level_only else top):
