@@ -112,3 +112,33 @@ def test_no_import_cycles_at_module_level():
         if mod not in state:
             visit(mod, [])
     assert cycles == []
+
+
+def test_tui_screens_and_widgets_do_not_import_the_app_and_tui_has_no_cycles():
+    """Screens import widgets, the app imports screens, nothing imports the app but the entry point;
+    function-level imports count too (a lazy import is still a cycle)."""
+    graph = _module_graph(module_level_only=False)
+    app = "cli_recover.tui.app"
+    inner = ("cli_recover.tui.screens", "cli_recover.tui.widgets")
+    assert any(m.startswith("cli_recover.tui.screens.") for m in graph)  # the scan found them
+    assert sorted(m for m, deps in graph.items() if m.startswith(inner) and app in deps) == []
+    tui = {m: {d for d in deps if d.startswith("cli_recover.tui")} for m, deps in graph.items()
+           if m.startswith("cli_recover.tui")}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(mod: str, stack: list[str]) -> None:
+        state[mod] = 1
+        stack.append(mod)
+        for dep in sorted(tui.get(mod, ())):
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[mod] = 2
+
+    for mod in sorted(tui):
+        if mod not in state:
+            visit(mod, [])
+    assert cycles == []

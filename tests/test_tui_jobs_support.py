@@ -20,9 +20,7 @@ FOREIGN_HOST = "elsewhere.invalid"
 
 
 class ScreenHost(App):
-    """Pushes one screen (factory()) on start; cursors do not blink (like RecoverApp(blink=False))."""
-
-    blink = False
+    """Pushes one screen (factory()) on start (cursors do not blink: tests/conftest.py)."""
 
     def __init__(self, make_screen, services: Services | None = None):
         super().__init__()

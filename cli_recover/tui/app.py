@@ -20,11 +20,11 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
-from textual.widgets import Input
 
 from cli_recover.errors import RecoverError
 from cli_recover.tui.services import Services
 from cli_recover.tui.widgets.command_bar import CommandBar
+from cli_recover.tui.widgets.errors import ErrorReport, error_text
 
 # name -> (module, class). Later screens plug in here (or through RecoverApp.register_view).
 VIEWS: dict[str, tuple[str, str]] = {
@@ -35,21 +35,6 @@ VIEWS: dict[str, tuple[str, str]] = {
 }
 ALIASES = {"po": "pods", "pod": "pods", "job": "jobs", "hist": "history", "h": "history",
            "schedule": "schedules", "sched": "schedules", "cj": "schedules"}
-
-
-def error_text(exc: BaseException) -> str:
-    """One readable line for any exception (RecoverErrors are already written for users)."""
-    if isinstance(exc, RecoverError):
-        return str(exc)
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def disable_blink(root) -> None:
-    """Turn off blinking cursors under `root` when the app runs with blink=False (tests, snapshots)."""
-    if not getattr(root.app, "blink", True):
-        for widget in root.query(Input):
-            widget.cursor_blink = False
 
 
 class ScreenActions(Provider):
@@ -101,6 +86,8 @@ class RecoverApp(App):
 
     def __init__(self, services: Services, *, keymap_path: str | Path | None = None, all_namespaces: bool = False,
                  refresh_interval: float = 5.0, blink: bool = True, watch_css: bool = False) -> None:
+        # blink=False is only honoured by screens.schedules (old callers); tests get steady cursors from
+        # tests/conftest.py.
         super().__init__(watch_css=watch_css)
         self.services = services
         self.all_namespaces = all_namespaces
@@ -260,8 +247,6 @@ class RecoverApp(App):
             return bars.first()
         bar = CommandBar()
         screen.mount(bar)
-        if not self.blink:
-            bar.cursor_blink = False
         return bar
 
     def action_command_mode(self) -> None:
@@ -289,7 +274,12 @@ class RecoverApp(App):
         if len(self.screen_stack) > 1:
             self.pop_screen()
 
+    def on_error_report(self, message: ErrorReport) -> None:
+        """The one place errors reach the user: a notification with the error's line, never a traceback.
+        Screens and workers post `ErrorReport` (see cli_recover.tui.widgets.errors)."""
+        message.stop()
+        self.notify(message.text, title=message.title, severity="error", timeout=message.timeout, markup=False)
+
     def report(self, exc: BaseException | str, *, title: str = "") -> None:
-        """Show an error as a notification (never a traceback)."""
-        message = exc if isinstance(exc, str) else error_text(exc)
-        self.notify(message, title=title, severity="error", timeout=8)
+        """Show an error (from any thread): posts an `ErrorReport` to the one handler above."""
+        self.post_message(ErrorReport(exc, title=title))

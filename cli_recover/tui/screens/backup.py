@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.errors import error_text
 
 CODECS = ("zstd", "lz4", "gzip", "none")
 
@@ -136,9 +137,6 @@ class BackupDialog(ModalScreen[dict | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from cli_recover.tui.app import disable_blink
-
-        disable_blink(self)
         self.update_preview()
         self.query_one("#paths", Input).focus()
 
@@ -257,8 +255,6 @@ class BackupDialog(ModalScreen[dict | None]):
         self.app.call_from_thread(self.dismiss, {"jobs": ids, "watch": watch})
 
     def _failed(self, exc: BaseException, started: list[str]) -> None:
-        from cli_recover.tui.app import error_text
-
         self.running = False
         message = error_text(exc)
         if started:

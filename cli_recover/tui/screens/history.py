@@ -24,21 +24,15 @@ from cli_recover.engine.model import (
     ACTIVE_STATES,
     FINAL_STATES,
     describe_target,
-    human_bytes,
     human_duration,
     iso,
     parse_iso,
 )
 from cli_recover.errors import RecoverError
-from cli_recover.tui.screens.jobs import (
-    STATE_STYLES,
-    PlainNotify,
-    blink_off_if_asked,
-    short_path,
-    short_target,
-    split_pod_target,
-)
+from cli_recover.tui.widgets.cells import STATE_STYLES, short_path, short_target, split_pod_target
+from cli_recover.tui.widgets.errors import PlainNotify
 from cli_recover.tui.widgets.table import Column, VirtualTable
+from cli_recover.units import human_bytes
 
 REFRESH_SECONDS = 2.0
 KINDS = ("backup", "restore", "verify")
@@ -354,9 +348,6 @@ class HistoryScreen(PlainNotify, Screen):
         self.query_one("#history-archives").focus()
         self.refresh_history()
         self.set_interval(self.refresh_seconds, self.refresh_history)
-
-    def on_screen_resume(self) -> None:
-        blink_off_if_asked(self)
 
     # --- loading ------------------------------------------------------------------------------
 

@@ -18,17 +18,16 @@ from textual.widgets.option_list import Option
 
 from cli_recover.tui import browse
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.errors import error_text
 from cli_recover.tui.widgets.table import Column, VirtualTable
+from cli_recover.units import human_bytes
 
 UP = ".."
 
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    from cli_recover.engine.model import human_bytes
-
-    return human_bytes(n)
+    """A size cell: empty when unknown (folders)."""
+    return "" if n is None else human_bytes(n)
 
 
 KIND_LABEL = {"dir": "dir", "dirlink": "link→dir", "file": "file", "link": "link", "other": "other"}
@@ -149,8 +148,6 @@ class PodScreen(Screen):
         except UnknownPod as exc:
             entries, error, gone = [], str(exc), True
         except Exception as exc:  # noqa: BLE001 - shown in the browser and as a notification
-            from cli_recover.tui.app import error_text
-
             entries, error = [], error_text(exc)
         self.app.call_from_thread(self._listed, generation, path, entries, error, gone)
 

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.errors import error_text
 from cli_recover.tui.widgets.table import Column, VirtualTable, column_widths
 
 ALL = "all"
@@ -167,8 +168,6 @@ class PodsScreen(Screen):
             self.reload()
 
     def _failed(self, exc: BaseException) -> None:
-        from cli_recover.tui.app import error_text
-
         message = error_text(exc)
         if message != self.error:  # the same failure every 5 s is said once
             self.app.report(message, title="Pods")

@@ -21,8 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from cli_recover.engine.model import human_bytes
-from cli_recover.tui.screens.jobs import PlainNotify, blink_off_if_asked
+from cli_recover.tui.widgets.errors import PlainNotify
+from cli_recover.units import human_bytes
 
 ROOT = ""  # the archive's root folder (its `.` member)
 
@@ -333,7 +333,6 @@ class RestoreDialog(PlainNotify, ModalScreen[str | None]):
         tree = self.query_one(ArchiveTree)
         tree.border_title = "contents: space chooses, enter opens a folder (nothing chosen = everything)"
         tree.focus()
-        blink_off_if_asked(self)
         self._sync()
         self._load_namespaces()
 
