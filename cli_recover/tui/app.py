@@ -24,7 +24,7 @@ from textual.screen import Screen
 from cli_recover.errors import RecoverError
 from cli_recover.tui.services import Services
 from cli_recover.tui.widgets.command_bar import CommandBar
-from cli_recover.tui.widgets.errors import ErrorReport, error_text
+from cli_recover.tui.widgets.errors import ErrorReport, ReportsErrors, error_text
 
 # name -> (module, class). Later screens plug in here (or through RecoverApp.register_view).
 VIEWS: dict[str, tuple[str, str]] = {
@@ -70,7 +70,7 @@ class ScreenActions(Provider):
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
-class RecoverApp(App):
+class RecoverApp(ReportsErrors, App):
     CSS_PATH = "app.tcss"
     TITLE = "cli-recover"
     COMMANDS = App.COMMANDS | {ScreenActions}
@@ -135,7 +135,7 @@ class RecoverApp(App):
 
     def _check_keymap(self) -> None:
         if self._keymap_problem:
-            self.notify(self._keymap_problem, title="Keymap", severity="error", timeout=10)
+            self.post_message(ErrorReport(self._keymap_problem, title="Keymap", timeout=10))
             return
         if not self._keymap:
             return
@@ -175,7 +175,7 @@ class RecoverApp(App):
                     self.pop_screen()
                 return True
         if name not in VIEWS:
-            self.notify(f"unknown view {name!r}; views: {', '.join(VIEWS)}", severity="error")
+            self.report(f"unknown view {name!r}; views: {', '.join(VIEWS)}")
             return False
         module_name, class_name = VIEWS[name]
         try:
@@ -183,18 +183,18 @@ class RecoverApp(App):
             screen_class = getattr(module, class_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
-                self.notify(f"the {name} view cannot load: {error_text(exc)}", severity="error")
+                self.report(f"the {name} view cannot load: {error_text(exc)}")
             elif not quiet:
                 self.notify(f"the {name} view is not installed ({module_name} is missing)",
                             title=f":{name}", severity="warning")
             return False
         except Exception as exc:  # noqa: BLE001 - a broken view must not crash the app
-            self.notify(f"the {name} view cannot load: {error_text(exc)}", severity="error")
+            self.report(f"the {name} view cannot load: {error_text(exc)}")
             return False
         try:
             screen = screen_class(self.services)
         except Exception as exc:  # noqa: BLE001
-            self.notify(f"the {name} view cannot open: {error_text(exc)}", severity="error")
+            self.report(f"the {name} view cannot open: {error_text(exc)}")
             return False
         screen.view_name = name
         self.push_screen(screen)
@@ -228,8 +228,8 @@ class RecoverApp(App):
         elif verb in VIEWS or verb in ALIASES:
             self.open_view(verb)
         else:
-            self.notify(f"unknown command :{text.strip()}  (try :pods, :jobs, :history, :ns NAME, :ctx NAME, "
-                        ":quit)", severity="error")
+            self.report(f"unknown command :{text.strip()}  (try :pods, :jobs, :history, :ns NAME, :ctx NAME, "
+                        ":quit)")
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -273,13 +273,3 @@ class RecoverApp(App):
             return
         if len(self.screen_stack) > 1:
             self.pop_screen()
-
-    def on_error_report(self, message: ErrorReport) -> None:
-        """The one place errors reach the user: a notification with the error's line, never a traceback.
-        Screens and workers post `ErrorReport` (see cli_recover.tui.widgets.errors)."""
-        message.stop()
-        self.notify(message.text, title=message.title, severity="error", timeout=message.timeout, markup=False)
-
-    def report(self, exc: BaseException | str, *, title: str = "") -> None:
-        """Show an error (from any thread): posts an `ErrorReport` to the one handler above."""
-        self.post_message(ErrorReport(exc, title=title))

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
 
@@ -32,7 +35,7 @@ from cli_recover.tui.widgets.cells import (  # noqa: F401 - re-exported for scre
     state_text,
 )
 from cli_recover.tui.widgets.confirm import ConfirmDialog
-from cli_recover.tui.widgets.errors import PlainNotify
+from cli_recover.tui.widgets.errors import PlainNotify, report
 from cli_recover.units import human_bytes
 
 LOG_LINES = 500  # lines of a job's log kept on screen
@@ -227,17 +230,32 @@ class JobsScreen(PlainNotify, Screen):
                 if record is not None:
                     path = record.get("log") or str(store.log_path(selected))
                     log = read_log(path, None if log_job != selected else log_pos)
-            result = (summaries, now, selected, record, log, None)
+            message = self.Loaded(summaries, now, selected, record, log)
         except Exception as exc:  # noqa: BLE001 - shown as a notification, never a traceback
-            result = ([], 0.0, selected, None, ([], log_pos, False), f"cannot read jobs: {exc}")
-        self.app.call_from_thread(self._apply, *result)
+            message = self.Loaded([], 0.0, selected, None, ([], log_pos, False), f"cannot read jobs: {exc}")
+        self.post_message(message)
+
+    @dataclass
+    class Loaded(Message):
+        """A refresh's result, posted by the load worker (`error` set when the store could not be read)."""
+
+        bubble: ClassVar[bool] = False
+        summaries: list[dict]
+        now: float
+        selected: str | None
+        record: dict | None
+        log: tuple[list[str], int | None, bool]
+        error: str | None = None
+
+    def on_jobs_screen_loaded(self, message: Loaded) -> None:
+        self._apply(message.summaries, message.now, message.selected, message.record, message.log, message.error)
 
     def _apply(self, summaries, now, selected, record, log, error) -> None:
         self._loading = False
         self.loaded += 1
         if error:
             if error != self._load_error:
-                self.notify(error, severity="error", title="Jobs")
+                report(self, error, title="Jobs")
             self._load_error = error
             return
         self._load_error = None
@@ -428,10 +446,22 @@ class JobsScreen(PlainNotify, Screen):
         from cli_recover.engine.control import cancel_job
 
         try:
-            message, severity = cancel_job(job_id), "information"
+            self.post_message(self.Cancelled(cancel_job(job_id)))
         except RecoverError as exc:
-            message, severity = str(exc), "error"
+            report(self, exc, title="Cancel")
+            self.post_message(self.Cancelled(None))
         except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
-            message, severity = f"cannot cancel job {job_id}: {exc}", "error"
-        self.app.call_from_thread(self.notify, message, severity=severity, title="Cancel")
-        self.app.call_from_thread(self.action_refresh)
+            report(self, f"cannot cancel job {job_id}: {exc}", title="Cancel")
+            self.post_message(self.Cancelled(None))
+
+    @dataclass
+    class Cancelled(Message):
+        """The cancel worker is done; `message` says what happened (None: it failed, already reported)."""
+
+        bubble: ClassVar[bool] = False
+        message: str | None
+
+    def on_jobs_screen_cancelled(self, message: Cancelled) -> None:
+        if message.message:
+            self.notify(message.message, title="Cancel")
+        self.action_refresh()
