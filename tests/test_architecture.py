@@ -28,7 +28,15 @@ def test_headless_modules_do_not_import_textual_or_kubernetes():
 
 def test_help_does_not_import_codecs_textual_or_kubernetes():
     loaded = _modules_after("from cli_recover.cli.main import build_parser\nbuild_parser(['backup', 'filesystem'])")
-    assert not {"textual", "kubernetes", "zstandard", "lz4"} & loaded
+    assert not {"textual", "kubernetes", "zstandard", "lz4", "rich"} & loaded  # rich: only when drawing
+
+
+def test_help_through_main_does_not_import_rich():
+    """`cli-recover --help` goes through main() (which installs the pipe guard from cli.output)."""
+    loaded = _modules_after("import contextlib, io\nfrom cli_recover.cli.main import main\n"
+                            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+                            "    main(['--help'])")
+    assert "cli_recover.cli.output" in loaded and "rich" not in loaded
 
 
 def test_listing_providers_does_not_import_them():
