@@ -175,3 +175,28 @@ def test_tui_errors_go_through_one_handler():
                     for k in node.keywords):
                 offenders.append(f"{rel}:{node.lineno} notify(severity='error')")
     assert offenders == []
+
+
+def test_one_human_bytes_for_the_whole_project():
+    """Sizes and durations in words are written once (cli_recover/units.py, below every face)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "cli_recover"
+    defined = sorted(
+        f"{path.relative_to(root)}:{node.name}"
+        for path in root.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name in ("human_bytes", "human_size", "human_duration")
+    )
+    assert defined == ["units.py:human_bytes", "units.py:human_duration"]
+    assert _module_graph(module_level_only=False)["cli_recover.units"] == set()
+
+
+def test_units_in_words():
+    from cli_recover.units import human_bytes, human_duration
+
+    assert [human_bytes(n) for n in (None, 0, 1023, 1024, 1536, 5 << 30, 3 << 50)] == [
+        "-", "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 GiB", "3072.0 TiB"]
+    assert [human_duration(s) for s in (None, -3, 59, 61, 600, 3 * 3600 + 120, 2 * 86400 + 7200, 12 * 86400)] == [
+        "-", "0s", "59s", "1m01s", "10m", "3h02m", "2d2h", "12d"]

@@ -26,7 +26,6 @@ from cli_recover.engine.model import (
     ACTIVE_STATES,
     FINAL_STATES,
     describe_target,
-    human_duration,
     iso,
     parse_iso,
 )
@@ -34,7 +33,7 @@ from cli_recover.errors import RecoverError
 from cli_recover.tui.widgets.cells import STATE_STYLES, short_path, short_target, split_pod_target
 from cli_recover.tui.widgets.errors import PlainNotify, report
 from cli_recover.tui.widgets.table import Column, VirtualTable
-from cli_recover.units import human_bytes
+from cli_recover.units import human_bytes, human_duration
 
 REFRESH_SECONDS = 2.0
 KINDS = ("backup", "restore", "verify")

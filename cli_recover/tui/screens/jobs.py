@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
 
-from cli_recover.engine.model import ACTIVE_STATES, describe_target, human_duration, parse_iso
+from cli_recover.engine.model import ACTIVE_STATES, describe_target, parse_iso
 from cli_recover.errors import RecoverError
 from cli_recover.tui.widgets.cells import (  # noqa: F401 - re-exported for screens.schedules
     STATE_STYLES,
@@ -36,7 +36,7 @@ from cli_recover.tui.widgets.cells import (  # noqa: F401 - re-exported for scre
 )
 from cli_recover.tui.widgets.confirm import ConfirmDialog
 from cli_recover.tui.widgets.errors import PlainNotify, report
-from cli_recover.units import human_bytes
+from cli_recover.units import human_bytes, human_duration
 
 LOG_LINES = 500  # lines of a job's log kept on screen
 MAX_FINISHED = 500  # finished jobs listed (every active one is; History lists them all)

@@ -28,11 +28,6 @@ from cli_recover.units import human_bytes
 UP = ".."
 
 
-def human_size(n: int | None) -> str:
-    """A size cell: empty when unknown (folders)."""
-    return "" if n is None else human_bytes(n)
-
-
 KIND_LABEL = {"dir": "dir", "dirlink": "link→dir", "file": "file", "link": "link", "other": "other"}
 
 
@@ -198,7 +193,7 @@ class PodScreen(Screen):
             name = e.name + ("/" if e.is_dir else "")
             style = "bold" if e.is_dir else None
             rows.append(("✓" if full in marked else "", (name, style) if style else name,
-                         KIND_LABEL.get(e.kind, e.kind), human_size(e.size)))
+                         KIND_LABEL.get(e.kind, e.kind), "" if e.size is None else human_bytes(e.size)))
             keys.append(e.name)
         self.files.set_empty_text("empty folder")
         self.files.set_rows(keys, rows, cursor_key=cursor)
