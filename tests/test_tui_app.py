@@ -249,3 +249,18 @@ async def test_worker_errors_reach_the_one_handler_verbatim(tmp_path, monkeypatc
         await settle(pilot)
         assert [m.title for m in seen] == ["Pods", ""] and "unknown command" in seen[-1].text
     svc.close()
+
+
+async def test_cursors_are_steady_under_test_only(services):
+    """tests/conftest.py switches blinking off for every Input; the app itself leaves it on."""
+    from textual.widgets import Input
+
+    from cli_recover.tui.widgets.command_bar import CommandBar
+
+    app = make_app(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon")
+        await pilot.pause()
+        assert app.screen.query_one(CommandBar).cursor_blink is False
+    assert Input.cursor_blink._default is False  # the fixture's doing, undone after the test
