@@ -96,3 +96,14 @@ def pytest_configure(config):
     if config.getoption("--snapshot-update", default=False) and any("::" in a for a in config.args):
         raise pytest.UsageError("refusing --snapshot-update with ::node ids: it would delete the other "
                                 "snapshots of that module (snapshots/ lives outside tests/)")
+
+
+@pytest.fixture(autouse=True)
+def steady_cursors(monkeypatch):
+    """Input cursors do not blink in tests (a blink timer makes snapshots and pauses flaky); the app's
+    code knows nothing of this. Only when textual is already loaded (TUI tests)."""
+    if "textual.widgets" not in sys.modules:
+        return
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input.cursor_blink, "_default", False)

@@ -28,7 +28,15 @@ def test_headless_modules_do_not_import_textual_or_kubernetes():
 
 def test_help_does_not_import_codecs_textual_or_kubernetes():
     loaded = _modules_after("from cli_recover.cli.main import build_parser\nbuild_parser(['backup', 'filesystem'])")
-    assert not {"textual", "kubernetes", "zstandard", "lz4"} & loaded
+    assert not {"textual", "kubernetes", "zstandard", "lz4", "rich"} & loaded  # rich: only when drawing
+
+
+def test_help_through_main_does_not_import_rich():
+    """`cli-recover --help` goes through main() (which installs the pipe guard from cli.output)."""
+    loaded = _modules_after("import contextlib, io\nfrom cli_recover.cli.main import main\n"
+                            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+                            "    main(['--help'])")
+    assert "cli_recover.cli.output" in loaded and "rich" not in loaded
 
 
 def test_listing_providers_does_not_import_them():
@@ -114,3 +122,83 @@ def test_no_import_cycles_at_module_level():
         if mod not in state:
             visit(mod, [])
     assert cycles == []
+
+
+def test_tui_screens_and_widgets_do_not_import_the_app_and_tui_has_no_cycles():
+    """Screens import widgets, the app imports screens, nothing imports the app but the entry point;
+    function-level imports count too (a lazy import is still a cycle)."""
+    graph = _module_graph(module_level_only=False)
+    app = "cli_recover.tui.app"
+    inner = ("cli_recover.tui.screens", "cli_recover.tui.widgets")
+    assert any(m.startswith("cli_recover.tui.screens.") for m in graph)  # the scan found them
+    assert sorted(m for m, deps in graph.items() if m.startswith(inner) and app in deps) == []
+    tui = {m: {d for d in deps if d.startswith("cli_recover.tui")} for m, deps in graph.items()
+           if m.startswith("cli_recover.tui")}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(mod: str, stack: list[str]) -> None:
+        state[mod] = 1
+        stack.append(mod)
+        for dep in sorted(tui.get(mod, ())):
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join(stack[stack.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[mod] = 2
+
+    for mod in sorted(tui):
+        if mod not in state:
+            visit(mod, [])
+    assert cycles == []
+
+
+def test_tui_errors_go_through_one_handler():
+    """Screens post results as messages and errors as ErrorReport: no `call_from_thread`, no error
+    notification of their own (screens.schedules is still to be converted)."""
+    import ast
+    import pathlib
+
+    tui = pathlib.Path(__file__).resolve().parent.parent / "cli_recover" / "tui"
+    pending = {"screens/schedules.py"}
+    offenders = []
+    for path in sorted(tui.rglob("*.py")):
+        rel = str(path.relative_to(tui))
+        if rel in pending or rel == "widgets/errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            if node.func.attr == "call_from_thread":
+                offenders.append(f"{rel}:{node.lineno} call_from_thread")
+            if node.func.attr == "notify" and any(
+                    k.arg == "severity" and isinstance(k.value, ast.Constant) and k.value.value == "error"
+                    for k in node.keywords):
+                offenders.append(f"{rel}:{node.lineno} notify(severity='error')")
+    assert offenders == []
+
+
+def test_one_human_bytes_for_the_whole_project():
+    """Sizes and durations in words are written once (cli_recover/units.py, below every face)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "cli_recover"
+    defined = sorted(
+        f"{path.relative_to(root)}:{node.name}"
+        for path in root.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name in ("human_bytes", "human_size", "human_duration")
+    )
+    assert defined == ["units.py:human_bytes", "units.py:human_duration"]
+    assert _module_graph(module_level_only=False)["cli_recover.units"] == set()
+
+
+def test_units_in_words():
+    from cli_recover.units import human_bytes, human_duration
+
+    assert [human_bytes(n) for n in (None, 0, 1023, 1024, 1536, 5 << 30, 3 << 50)] == [
+        "-", "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 GiB", "3072.0 TiB"]
+    assert [human_duration(s) for s in (None, -3, 59, 61, 600, 3 * 3600 + 120, 2 * 86400 + 7200, 12 * 86400)] == [
+        "-", "0s", "59s", "1m01s", "10m", "3h02m", "2d2h", "12d"]

@@ -219,3 +219,48 @@ async def test_the_app_opens_when_the_cluster_is_unreachable(tmp_path, monkeypat
         assert "kubeconfig file not found" in app.pods_screen.table.empty_text
         assert any("kubeconfig file not found" in m for m in notes(app))
     svc.close()
+
+
+async def test_worker_errors_reach_the_one_handler_verbatim(tmp_path, monkeypatch):
+    """The pods worker fails (a kubeconfig path that looks like markup): the error arrives as an
+    ErrorReport at the app's handler and is shown once, as plain text, while the screen keeps working."""
+    from cli_recover.tui.widgets.errors import ErrorReport, ReportsErrors
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    svc = make_services(kubeconfig=str(tmp_path / "[b]gone[/b].yaml"))
+    app = make_app(svc)
+    seen: list[ErrorReport] = []
+    handler = ReportsErrors.on_error_report
+
+    def spy(self, message):
+        seen.append(message)
+        handler(self, message)
+
+    monkeypatch.setattr(ReportsErrors, "on_error_report", spy)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.pods_screen.reload()  # the same failure again is said once
+        await settle(pilot)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and "[b]gone[/b].yaml" in errors[0].message
+        assert errors[0].markup is False and errors[0].title == "Pods"
+        assert [m.title for m in seen] == ["Pods"]
+        await pilot.press("colon", *"nosuchview", "enter")
+        await settle(pilot)
+        assert [m.title for m in seen] == ["Pods", ""] and "unknown command" in seen[-1].text
+    svc.close()
+
+
+async def test_cursors_are_steady_under_test_only(services):
+    """tests/conftest.py switches blinking off for every Input; the app itself leaves it on."""
+    from textual.widgets import Input
+
+    from cli_recover.tui.widgets.command_bar import CommandBar
+
+    app = make_app(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon")
+        await pilot.pause()
+        assert app.screen.query_one(CommandBar).cursor_blink is False
+    assert Input.cursor_blink._default is False  # the fixture's doing, undone after the test

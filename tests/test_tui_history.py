@@ -192,7 +192,7 @@ async def test_the_app_opens_history_and_jobs_by_name_and_filters(sandbox, data_
 
     monkeypatch.setenv("CLI_RECOVER_HISTORY_MAX_AGE", "never")
     fixed_history(data_home)
-    app = RecoverApp(Services(kubeconfig=str(sandbox.kubeconfig_path)), blink=False, refresh_interval=0)
+    app = RecoverApp(Services(kubeconfig=str(sandbox.kubeconfig_path)), refresh_interval=0)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         await pilot.press("colon", *"history", "enter")

@@ -9,8 +9,10 @@ import json
 import pytest
 
 from cli_recover.engine.store import JobStore
-from cli_recover.tui.screens.jobs import ConfirmDialog, JobsScreen, split_pod_target
+from cli_recover.tui.screens.jobs import JobsScreen
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.cells import split_pod_target
+from cli_recover.tui.widgets.confirm import ConfirmDialog
 from tests.conftest import run_cli
 from tests.test_tui_jobs_support import (
     ScreenHost,

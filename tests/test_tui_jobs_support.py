@@ -14,15 +14,14 @@ from textual.app import App
 
 from cli_recover.engine.model import iso, parse_iso
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.errors import ReportsErrors
 
 NOW = parse_iso("2026-11-26T12:45:00Z")
 FOREIGN_HOST = "elsewhere.invalid"
 
 
-class ScreenHost(App):
-    """Pushes one screen (factory()) on start; cursors do not blink (like RecoverApp(blink=False))."""
-
-    blink = False
+class ScreenHost(ReportsErrors, App):
+    """Pushes one screen (factory()) on start (cursors do not blink: tests/conftest.py)."""
 
     def __init__(self, make_screen, services: Services | None = None):
         super().__init__()

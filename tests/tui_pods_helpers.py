@@ -34,7 +34,6 @@ def make_app(services, **kw):
     from cli_recover.tui.app import RecoverApp
 
     kw.setdefault("refresh_interval", 0)
-    kw.setdefault("blink", False)
     return RecoverApp(services, **kw)
 
 

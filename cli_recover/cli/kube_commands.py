@@ -93,13 +93,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _size(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    from cli_recover.units import human_bytes
+
+    return "unknown" if n is None else human_bytes(n)
 
 
 # -- handlers --------------------------------------------------------------------------------------------

@@ -25,14 +25,23 @@ def print_yaml(data) -> None:
 
 
 def table(headers: list[str], rows: list[list], *, empty: str = "") -> str:
+    """Plain aligned columns (three spaces apart, like kubectl), rendered by rich: widths count terminal
+    cells (CJK, emoji), cells are text (never markup), nothing is wrapped or cut whatever the width."""
     if not rows:
         return empty
-    cells = [[str(c) if c is not None else "-" for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    for r in cells:
-        lines.append("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    return "\n".join(lines)
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 3, 0, 0), header_style="", expand=False)
+    for header in headers:
+        grid.add_column(header, no_wrap=True, overflow="ignore")
+    for row in rows:
+        grid.add_row(*[str(c) if c is not None else "-" for c in row])
+    buf = io.StringIO()
+    Console(file=buf, width=1 << 20, color_system=None, markup=False, highlight=False, emoji=False).print(grid)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
 
 
 def emit(data, fmt: str, headers: list[str], rows: list[list], *, empty: str = "") -> None:

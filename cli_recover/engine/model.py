@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 
 from cli_recover.errors import UsageError
+from cli_recover.units import human_bytes, human_duration  # noqa: F401 - re-exported
 
 SCHEMA = 1
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -94,28 +95,7 @@ def parse_duration(text: str) -> float:
     return total
 
 
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(max(0, seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s" if s < 600 else f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600}h" if s < 10 * 86400 else f"{s // 86400}d"
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
+# human_duration and human_bytes live in cli_recover.units (one for the whole project)
 
 
 # --- redaction --------------------------------------------------------------------------------

@@ -20,11 +20,11 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
-from textual.widgets import Input
 
 from cli_recover.errors import RecoverError
 from cli_recover.tui.services import Services
 from cli_recover.tui.widgets.command_bar import CommandBar
+from cli_recover.tui.widgets.errors import ErrorReport, ReportsErrors, error_text
 
 # name -> (module, class). Later screens plug in here (or through RecoverApp.register_view).
 VIEWS: dict[str, tuple[str, str]] = {
@@ -35,21 +35,6 @@ VIEWS: dict[str, tuple[str, str]] = {
 }
 ALIASES = {"po": "pods", "pod": "pods", "job": "jobs", "hist": "history", "h": "history",
            "schedule": "schedules", "sched": "schedules", "cj": "schedules"}
-
-
-def error_text(exc: BaseException) -> str:
-    """One readable line for any exception (RecoverErrors are already written for users)."""
-    if isinstance(exc, RecoverError):
-        return str(exc)
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def disable_blink(root) -> None:
-    """Turn off blinking cursors under `root` when the app runs with blink=False (tests, snapshots)."""
-    if not getattr(root.app, "blink", True):
-        for widget in root.query(Input):
-            widget.cursor_blink = False
 
 
 class ScreenActions(Provider):
@@ -85,7 +70,7 @@ class ScreenActions(Provider):
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
-class RecoverApp(App):
+class RecoverApp(ReportsErrors, App):
     CSS_PATH = "app.tcss"
     TITLE = "cli-recover"
     COMMANDS = App.COMMANDS | {ScreenActions}
@@ -101,6 +86,8 @@ class RecoverApp(App):
 
     def __init__(self, services: Services, *, keymap_path: str | Path | None = None, all_namespaces: bool = False,
                  refresh_interval: float = 5.0, blink: bool = True, watch_css: bool = False) -> None:
+        # blink=False is only honoured by screens.schedules (old callers); tests get steady cursors from
+        # tests/conftest.py.
         super().__init__(watch_css=watch_css)
         self.services = services
         self.all_namespaces = all_namespaces
@@ -148,7 +135,7 @@ class RecoverApp(App):
 
     def _check_keymap(self) -> None:
         if self._keymap_problem:
-            self.notify(self._keymap_problem, title="Keymap", severity="error", timeout=10)
+            self.post_message(ErrorReport(self._keymap_problem, title="Keymap", timeout=10))
             return
         if not self._keymap:
             return
@@ -188,7 +175,7 @@ class RecoverApp(App):
                     self.pop_screen()
                 return True
         if name not in VIEWS:
-            self.notify(f"unknown view {name!r}; views: {', '.join(VIEWS)}", severity="error")
+            self.report(f"unknown view {name!r}; views: {', '.join(VIEWS)}")
             return False
         module_name, class_name = VIEWS[name]
         try:
@@ -196,18 +183,18 @@ class RecoverApp(App):
             screen_class = getattr(module, class_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
-                self.notify(f"the {name} view cannot load: {error_text(exc)}", severity="error")
+                self.report(f"the {name} view cannot load: {error_text(exc)}")
             elif not quiet:
                 self.notify(f"the {name} view is not installed ({module_name} is missing)",
                             title=f":{name}", severity="warning")
             return False
         except Exception as exc:  # noqa: BLE001 - a broken view must not crash the app
-            self.notify(f"the {name} view cannot load: {error_text(exc)}", severity="error")
+            self.report(f"the {name} view cannot load: {error_text(exc)}")
             return False
         try:
             screen = screen_class(self.services)
         except Exception as exc:  # noqa: BLE001
-            self.notify(f"the {name} view cannot open: {error_text(exc)}", severity="error")
+            self.report(f"the {name} view cannot open: {error_text(exc)}")
             return False
         screen.view_name = name
         self.push_screen(screen)
@@ -241,8 +228,8 @@ class RecoverApp(App):
         elif verb in VIEWS or verb in ALIASES:
             self.open_view(verb)
         else:
-            self.notify(f"unknown command :{text.strip()}  (try :pods, :jobs, :history, :ns NAME, :ctx NAME, "
-                        ":quit)", severity="error")
+            self.report(f"unknown command :{text.strip()}  (try :pods, :jobs, :history, :ns NAME, :ctx NAME, "
+                        ":quit)")
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -260,8 +247,6 @@ class RecoverApp(App):
             return bars.first()
         bar = CommandBar()
         screen.mount(bar)
-        if not self.blink:
-            bar.cursor_blink = False
         return bar
 
     def action_command_mode(self) -> None:
@@ -288,8 +273,3 @@ class RecoverApp(App):
             return
         if len(self.screen_stack) > 1:
             self.pop_screen()
-
-    def report(self, exc: BaseException | str, *, title: str = "") -> None:
-        """Show an error as a notification (never a traceback)."""
-        message = exc if isinstance(exc, str) else error_text(exc)
-        self.notify(message, title=title, severity="error", timeout=8)

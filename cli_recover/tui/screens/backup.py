@@ -8,16 +8,20 @@ with {"jobs": [job ids], "watch": bool} or None.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.errors import error_text, report
 
 CODECS = ("zstd", "lz4", "gzip", "none")
 
@@ -136,9 +140,6 @@ class BackupDialog(ModalScreen[dict | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from cli_recover.tui.app import disable_blink
-
-        disable_blink(self)
         self.update_preview()
         self.query_one("#paths", Input).focus()
 
@@ -236,7 +237,7 @@ class BackupDialog(ModalScreen[dict | None]):
         self.update_preview()
         if self.problem or self.running or not self.argvs:
             if self.problem:
-                self.notify(self.problem, severity="error")
+                report(self, self.problem)
             return
         self.running = True
         self.query_one("#run", Button).disabled = True
@@ -252,17 +253,30 @@ class BackupDialog(ModalScreen[dict | None]):
             for argv in argvs:
                 ids.append(self.services.launch(argv))
         except Exception as exc:  # noqa: BLE001 - shown in the dialog, never a traceback
-            self.app.call_from_thread(self._failed, exc, ids)
+            self.post_message(self.Launched(ids, watch, exc))
             return
-        self.app.call_from_thread(self.dismiss, {"jobs": ids, "watch": watch})
+        self.post_message(self.Launched(ids, watch))
+
+    @dataclass
+    class Launched(Message):
+        """The launch worker is done: the jobs it started, and the error that stopped it (if any)."""
+
+        bubble: ClassVar[bool] = False
+        jobs: list[str]
+        watch: bool
+        error: BaseException | None = None
+
+    def on_backup_dialog_launched(self, m: Launched) -> None:
+        if m.error is None:
+            self.dismiss({"jobs": m.jobs, "watch": m.watch})
+        else:
+            self._failed(m.error, m.jobs)
 
     def _failed(self, exc: BaseException, started: list[str]) -> None:
-        from cli_recover.tui.app import error_text
-
         self.running = False
         message = error_text(exc)
         if started:
             message += f" (already started: {', '.join(started)})"
         self.query_one("#backup-problem", Static).update(message)
         self.query_one("#run", Button).disabled = False
-        self.app.report(message, title="Backup did not start")
+        report(self, message, title="Backup did not start")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -24,21 +26,14 @@ from cli_recover.engine.model import (
     ACTIVE_STATES,
     FINAL_STATES,
     describe_target,
-    human_bytes,
-    human_duration,
     iso,
     parse_iso,
 )
 from cli_recover.errors import RecoverError
-from cli_recover.tui.screens.jobs import (
-    STATE_STYLES,
-    PlainNotify,
-    blink_off_if_asked,
-    short_path,
-    short_target,
-    split_pod_target,
-)
+from cli_recover.tui.widgets.cells import STATE_STYLES, short_path, short_target, split_pod_target
+from cli_recover.tui.widgets.errors import PlainNotify, report
 from cli_recover.tui.widgets.table import Column, VirtualTable
+from cli_recover.units import human_bytes, human_duration
 
 REFRESH_SECONDS = 2.0
 KINDS = ("backup", "restore", "verify")
@@ -355,9 +350,6 @@ class HistoryScreen(PlainNotify, Screen):
         self.refresh_history()
         self.set_interval(self.refresh_seconds, self.refresh_history)
 
-    def on_screen_resume(self) -> None:
-        blink_off_if_asked(self)
-
     # --- loading ------------------------------------------------------------------------------
 
     def refresh_history(self) -> None:
@@ -385,14 +377,30 @@ class HistoryScreen(PlainNotify, Screen):
             result = (summaries, finished, entries, stamp, backups, self.services.clock(), None)
         except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
             result = (None, None, None, None, None, 0.0, f"cannot read the history: {exc}")
-        self.app.call_from_thread(self._apply, *result)
+        self.post_message(self.Loaded(*result))
+
+    @dataclass
+    class Loaded(Message):
+        """A refresh's result, posted by the load worker (`error` set when the history could not be read)."""
+
+        bubble: ClassVar[bool] = False
+        summaries: list[dict] | None
+        finished: set | None
+        entries: list[dict] | None
+        stamp: object
+        backups: Path | None
+        now: float
+        error: str | None = None
+
+    def on_history_screen_loaded(self, m: Loaded) -> None:
+        self._apply(m.summaries, m.finished, m.entries, m.stamp, m.backups, m.now, m.error)
 
     def _apply(self, summaries, finished, entries, stamp, backups, now, error) -> None:
         self._loading = False
         self.loaded += 1
         if error:
             if error != self._load_error:
-                self.notify(error, severity="error", title="History")
+                report(self, error, title="History")
             self._load_error = error
             return
         self._load_error = None
@@ -418,8 +426,8 @@ class HistoryScreen(PlainNotify, Screen):
             if s.get("state") == "succeeded":
                 self.notify(f"{label}: verified OK", title="Verify", timeout=8)
             else:
-                self.notify(f"{label}: {s.get('state')}" + (f": {s['error']}" if s.get("error") else ""),
-                            title="Verify", severity="error", timeout=12)
+                report(self, f"{label}: {s.get('state')}" + (f": {s['error']}" if s.get("error") else ""),
+                       title="Verify", timeout=12)
 
     def _render_tables(self) -> None:
         flt = Filter.parse(self.filter_text)
@@ -532,7 +540,18 @@ class HistoryScreen(PlainNotify, Screen):
                 body = job_details(rec, self.services.clock(), self._backups_dir)
         except Exception as exc:  # noqa: BLE001 - shown in the pane
             body = Text(f"cannot show details: {exc}", style="red")
-        self.app.call_from_thread(self._set_details, key, body)
+        self.post_message(self.DetailsLoaded(key, body))
+
+    @dataclass
+    class DetailsLoaded(Message):
+        """The details pane's text for the selection `key`, posted by the details worker."""
+
+        bubble: ClassVar[bool] = False
+        key: tuple
+        body: object
+
+    def on_history_screen_details_loaded(self, m: DetailsLoaded) -> None:
+        self._set_details(m.key, m.body)
 
     def _set_details(self, key: tuple, body) -> None:
         if key == self._detail_key:
@@ -564,7 +583,7 @@ class HistoryScreen(PlainNotify, Screen):
         kind, item = picked
         if kind == "archive":
             if item.get("status") == "archive missing":
-                self.notify(f"{item.get('name')}: the archive file is missing", severity="error")
+                report(self, f"{item.get('name')}: the archive file is missing")
                 return None
             return item["archive"]
         if item.get("kind") != "backup" or item.get("state") != "succeeded":
@@ -585,11 +604,20 @@ class HistoryScreen(PlainNotify, Screen):
             archive = self._resolve_archive(archive)
             job_id = self.services.launch(["verify", archive])
         except Exception as exc:  # noqa: BLE001 - RecoverErrors carry the CLI's one-line message
-            self.app.call_from_thread(self.notify, str(exc) or type(exc).__name__, title="Verify",
-                                      severity="error")
+            report(self, exc, title="Verify")
             return
-        label = Path(archive).name
-        self.app.call_from_thread(self._verify_started, job_id, label)
+        self.post_message(self.VerifyStarted(job_id, Path(archive).name))
+
+    @dataclass
+    class VerifyStarted(Message):
+        """The verify worker started job `job_id` for the archive named `label`."""
+
+        bubble: ClassVar[bool] = False
+        job_id: str
+        label: str
+
+    def on_history_screen_verify_started(self, m: VerifyStarted) -> None:
+        self._verify_started(m.job_id, m.label)
 
     def _verify_started(self, job_id: str, label: str) -> None:
         self._watch[job_id] = label
@@ -626,9 +654,20 @@ class HistoryScreen(PlainNotify, Screen):
                 raise RecoverError(f"{Path(archive).name} is a {manifest.get('provider')} dump; "
                                    "only file archives can be restored from here")
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self.notify, str(exc), title="Restore", severity="error")
+            report(self, exc, title="Restore")
             return
-        self.app.call_from_thread(self._push_restore, archive, manifest)
+        self.post_message(self.RestoreReady(archive, manifest))
+
+    @dataclass
+    class RestoreReady(Message):
+        """The restore worker found the archive and its manifest: open the Restore dialog."""
+
+        bubble: ClassVar[bool] = False
+        archive: str
+        manifest: dict
+
+    def on_history_screen_restore_ready(self, m: RestoreReady) -> None:
+        self._push_restore(m.archive, m.manifest)
 
     def _push_restore(self, archive: str, manifest: dict) -> None:
         from cli_recover.tui.screens.restore import RestoreDialog

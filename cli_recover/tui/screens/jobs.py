@@ -10,150 +10,47 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Label, Log, ProgressBar, Static
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Log, ProgressBar, Static
 
-from cli_recover.engine.model import ACTIVE_STATES, describe_target, human_bytes, human_duration, parse_iso
+from cli_recover.engine.model import ACTIVE_STATES, describe_target, parse_iso
 from cli_recover.errors import RecoverError
+from cli_recover.tui.widgets.cells import (  # noqa: F401 - re-exported for screens.schedules
+    STATE_STYLES,
+    ellipsize,
+    progress_bar_text,
+    short_path,
+    short_target,
+    split_pod_target,
+    state_text,
+)
+from cli_recover.tui.widgets.confirm import ConfirmDialog
+from cli_recover.tui.widgets.errors import PlainNotify, report
+from cli_recover.units import human_bytes, human_duration
 
 LOG_LINES = 500  # lines of a job's log kept on screen
 MAX_FINISHED = 500  # finished jobs listed (every active one is; History lists them all)
 REFRESH_SECONDS = 1.0
 
-STATE_STYLES = {
-    "queued": "bold cyan",
-    "running": "bold yellow",
-    "succeeded": "green",
-    "failed": "bold red",
-    "cancelled": "magenta",
-    "unreadable": "red",
-}
-
-
-# --- helpers shared by the jobs, history and restore screens ------------------------------------
-
-
-def state_text(state: str | None) -> Text:
-    return Text(state or "-", style=STATE_STYLES.get(state or "", ""))
-
-
-def progress_bar_text(done: float | None, total: float | None, width: int = 8) -> Text:
-    """A bar of `width` cells with eighth-cell resolution, then the percentage."""
-    if not total:
-        return Text("·" * width, style="dim")
-    frac = max(0.0, min(1.0, (done or 0) / total))
-    eighths = int(frac * width * 8)
-    full, part = divmod(eighths, 8)
-    bar = "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
-    out = Text(bar, style="green")
-    out.append("·" * (width - len(bar)), style="dim")
-    out.append(f" {frac * 100:3.0f}%")
-    return out
-
-
-def ellipsize(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def split_pod_target(text: str | None) -> tuple[str, str, str, str, str] | None:
-    """(context, namespace, pod, container, path) from `describe_target` text of a pod target.
-
-    Pod and namespace names never hold '/' or ':', a context name may: split from the right."""
-    if not text or "]" not in text:
-        return None
-    head, _, path = text.partition("]:") if "]:" in text else (text.rstrip("]"), "", "")
-    if "[" not in head:
-        return None
-    where, _, container = head.rpartition("[")
-    parts = where.rsplit("/", 2)
-    if len(parts) < 2:
-        return None
-    ctx = parts[0] if len(parts) == 3 else ""
-    return ctx, parts[-2], parts[-1], container.rstrip("]"), path
-
-
-def short_target(text: str | None, backups_dir: Path | None = None) -> str:
-    """`namespace/pod:path` for pod targets, archive names for archives in the backups folder."""
-    pod = split_pod_target(text)
-    if pod is not None:
-        _, ns, name, _, path = pod
-        return f"{ns}/{name}:{path}" if path else f"{ns}/{name}"
-    return short_path(text, backups_dir)
-
-
-def short_path(path: str | None, backups_dir: Path | None) -> str:
-    """Archive paths inside the backups folder are shown by name only."""
-    if not path:
-        return "-"
-    if backups_dir is not None:
-        try:
-            return str(Path(path).relative_to(backups_dir))
-        except ValueError:
-            pass
-    return path
-
-
-class PlainNotify:
-    """Notifications show their text as is (paths and errors may hold `[...]`, which is not markup)."""
-
-    def notify(self, message: str, *, markup: bool = False, **kw) -> None:
-        super().notify(message, markup=markup, **kw)
-
 
 def blink_off_if_asked(screen: Screen) -> None:
-    """Apps run with `blink = False` (tests, snapshots) get steady cursors in every input of the screen."""
+    """Kept for screens.schedules: an app with `blink = False` gets steady cursors in the screen's inputs.
+    Tests get steady cursors from tests/conftest.py; the screens here no longer call this."""
     if getattr(screen.app, "blink", True) is False:
         from textual.widgets import Input
 
         for widget in screen.query(Input):
             widget.cursor_blink = False
-
-
-class ConfirmDialog(ModalScreen[bool]):
-    """Yes/no question; dismisses with True only for an explicit yes."""
-
-    DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; }
-    ConfirmDialog > Vertical {
-        width: 64; height: auto; border: thick $error; background: $surface; padding: 1 2;
-    }
-    ConfirmDialog #confirm-title { text-style: bold; margin-bottom: 1; }
-    ConfirmDialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    ConfirmDialog Button { margin-left: 2; }
-    """
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
-    ]
-
-    def __init__(self, title: str, message: str, yes: str = "Yes", no: str = "No") -> None:
-        super().__init__()
-        self._title, self._message, self._yes, self._no = title, message, yes, no
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self._title, id="confirm-title")
-            yield Static(Text(self._message), id="confirm-message")
-            with Horizontal():
-                yield Button(f"{self._no} (n)", id="no")
-                yield Button(f"{self._yes} (y)", id="yes", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
 
 
 def read_log(path: str | None, pos: int | None) -> tuple[list[str], int, bool]:
@@ -333,17 +230,32 @@ class JobsScreen(PlainNotify, Screen):
                 if record is not None:
                     path = record.get("log") or str(store.log_path(selected))
                     log = read_log(path, None if log_job != selected else log_pos)
-            result = (summaries, now, selected, record, log, None)
+            message = self.Loaded(summaries, now, selected, record, log)
         except Exception as exc:  # noqa: BLE001 - shown as a notification, never a traceback
-            result = ([], 0.0, selected, None, ([], log_pos, False), f"cannot read jobs: {exc}")
-        self.app.call_from_thread(self._apply, *result)
+            message = self.Loaded([], 0.0, selected, None, ([], log_pos, False), f"cannot read jobs: {exc}")
+        self.post_message(message)
+
+    @dataclass
+    class Loaded(Message):
+        """A refresh's result, posted by the load worker (`error` set when the store could not be read)."""
+
+        bubble: ClassVar[bool] = False
+        summaries: list[dict]
+        now: float
+        selected: str | None
+        record: dict | None
+        log: tuple[list[str], int | None, bool]
+        error: str | None = None
+
+    def on_jobs_screen_loaded(self, message: Loaded) -> None:
+        self._apply(message.summaries, message.now, message.selected, message.record, message.log, message.error)
 
     def _apply(self, summaries, now, selected, record, log, error) -> None:
         self._loading = False
         self.loaded += 1
         if error:
             if error != self._load_error:
-                self.notify(error, severity="error", title="Jobs")
+                report(self, error, title="Jobs")
             self._load_error = error
             return
         self._load_error = None
@@ -534,13 +446,22 @@ class JobsScreen(PlainNotify, Screen):
         from cli_recover.engine.control import cancel_job
 
         try:
-            message, severity = cancel_job(job_id), "information"
+            self.post_message(self.Cancelled(cancel_job(job_id)))
         except RecoverError as exc:
-            message, severity = str(exc), "error"
+            report(self, exc, title="Cancel")
+            self.post_message(self.Cancelled(None))
         except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
-            message, severity = f"cannot cancel job {job_id}: {exc}", "error"
-        self.app.call_from_thread(self.notify, message, severity=severity, title="Cancel")
-        self.app.call_from_thread(self.action_refresh)
+            report(self, f"cannot cancel job {job_id}: {exc}", title="Cancel")
+            self.post_message(self.Cancelled(None))
 
-    def on_screen_resume(self) -> None:
-        blink_off_if_asked(self)
+    @dataclass
+    class Cancelled(Message):
+        """The cancel worker is done; `message` says what happened (None: it failed, already reported)."""
+
+        bubble: ClassVar[bool] = False
+        message: str | None
+
+    def on_jobs_screen_cancelled(self, message: Cancelled) -> None:
+        if message.message:
+            self.notify(message.message, title="Cancel")
+        self.action_refresh()

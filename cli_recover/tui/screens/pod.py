@@ -7,28 +7,25 @@ entries (or, with nothing marked, the current folder).
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from cli_recover.tui import browse
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.errors import error_text, report
 from cli_recover.tui.widgets.table import Column, VirtualTable
+from cli_recover.units import human_bytes
 
 UP = ".."
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    from cli_recover.engine.model import human_bytes
-
-    return human_bytes(n)
 
 
 KIND_LABEL = {"dir": "dir", "dirlink": "link→dir", "file": "file", "link": "link", "other": "other"}
@@ -149,10 +146,22 @@ class PodScreen(Screen):
         except UnknownPod as exc:
             entries, error, gone = [], str(exc), True
         except Exception as exc:  # noqa: BLE001 - shown in the browser and as a notification
-            from cli_recover.tui.app import error_text
-
             entries, error = [], error_text(exc)
-        self.app.call_from_thread(self._listed, generation, path, entries, error, gone)
+        self.post_message(self.Listed(generation, path, entries, error, gone))
+
+    @dataclass
+    class Listed(Message):
+        """The list worker's entries of `path` for `generation` (`error`: why not; `gone`: the pod is)."""
+
+        bubble: ClassVar[bool] = False
+        generation: int
+        path: str
+        entries: list
+        error: str | None
+        gone: bool
+
+    def on_pod_screen_listed(self, m: Listed) -> None:
+        self._listed(m.generation, m.path, m.entries, m.error, m.gone)
 
     def _listed(self, generation: int, path: str, entries, error, gone: bool) -> None:
         if gone:
@@ -162,7 +171,7 @@ class PodScreen(Screen):
             return
         if error:
             if error != self.error:
-                self.app.report(error, title=f"{self.pod.name}")
+                report(self, error, title=f"{self.pod.name}")
             self.error = error
             self.entries = []
             self.files.set_empty_text(error)
@@ -184,7 +193,7 @@ class PodScreen(Screen):
             name = e.name + ("/" if e.is_dir else "")
             style = "bold" if e.is_dir else None
             rows.append(("✓" if full in marked else "", (name, style) if style else name,
-                         KIND_LABEL.get(e.kind, e.kind), human_size(e.size)))
+                         KIND_LABEL.get(e.kind, e.kind), "" if e.size is None else human_bytes(e.size)))
             keys.append(e.name)
         self.files.set_empty_text("empty folder")
         self.files.set_rows(keys, rows, cursor_key=cursor)
@@ -204,9 +213,17 @@ class PodScreen(Screen):
         try:
             self.services.cluster(self.context_name).pod(self.pod.name, self.pod.namespace)
         except NotFound:
-            self.app.call_from_thread(self.pod_gone)
+            self.post_message(self.Gone())
         except Exception:  # noqa: BLE001 - a failed check is not news; the next one may work
             pass
+
+    class Gone(Message):
+        """The pod check found the pod deleted."""
+
+        bubble: ClassVar[bool] = False
+
+    def on_pod_screen_gone(self, _m: Gone) -> None:
+        self.pod_gone()
 
     def pod_gone(self) -> None:
         """The pod was deleted while shown: say so, stop listing and backing up."""

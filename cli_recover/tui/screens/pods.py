@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cli_recover.tui.services import Services
+from cli_recover.tui.widgets.errors import error_text, report
 from cli_recover.tui.widgets.table import Column, VirtualTable, column_widths
 
 ALL = "all"
@@ -148,7 +152,23 @@ class PodsScreen(Screen):
             result = (context, namespace, [], None, exc)
         self._fetch_seconds = time.monotonic() - started
         self._fetched_at = time.monotonic()
-        self.app.call_from_thread(self._fetched, generation, *result)
+        self.post_message(self.Fetched(generation, *result))
+
+    @dataclass
+    class Fetched(Message):
+        """The fetch worker's pod list for `generation` (`missing_ns`: the namespace does not exist;
+        `error`: the list failed)."""
+
+        bubble: ClassVar[bool] = False
+        generation: int
+        context: str | None
+        ns: str | None  # (`namespace` is taken by Message)
+        pods: list
+        missing_ns: str | None
+        error: BaseException | None
+
+    def on_pods_screen_fetched(self, m: Fetched) -> None:
+        self._fetched(m.generation, m.context, m.ns, m.pods, m.missing_ns, m.error)
 
     def _fetched(self, generation, context, namespace, pods, missing_ns, exc) -> None:
         self._loading = False
@@ -156,7 +176,7 @@ class PodsScreen(Screen):
             if exc is not None:
                 self._failed(exc)
             elif missing_ns:
-                self.app.report(f"no namespace {missing_ns!r} in context {context!r}")
+                report(self, f"no namespace {missing_ns!r} in context {context!r}")
                 self.error = f"namespace {missing_ns} does not exist"
                 self._show(context, namespace, [])
             else:
@@ -167,11 +187,9 @@ class PodsScreen(Screen):
             self.reload()
 
     def _failed(self, exc: BaseException) -> None:
-        from cli_recover.tui.app import error_text
-
         message = error_text(exc)
         if message != self.error:  # the same failure every 5 s is said once
-            self.app.report(message, title="Pods")
+            report(self, message, title="Pods")
         self.error = message
         self.loaded = True
         self.pods, self.by_key, self.keys, self.rows, self.haystack = [], {}, [], [], []
@@ -283,12 +301,22 @@ class PodsScreen(Screen):
         try:
             names = [c.name for c in self.services.contexts()]
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self.app.report, exc)
+            report(self, exc)
             return
         if name not in names:
-            self.app.call_from_thread(self.app.report, f"unknown context {name!r}; contexts: {', '.join(names)}")
+            report(self, f"unknown context {name!r}; contexts: {', '.join(names)}")
             return
-        self.app.call_from_thread(self._switch_context, name)
+        self.post_message(self.ContextChosen(name))
+
+    @dataclass
+    class ContextChosen(Message):
+        """A context that exists was asked for (by `:ctx NAME` or the picker): switch to it."""
+
+        bubble: ClassVar[bool] = False
+        name: str
+
+    def on_pods_screen_context_chosen(self, m: ContextChosen) -> None:
+        self._switch_context(m.name)
 
     def _switch_context(self, name: str) -> None:
         self.services.context = name
@@ -304,9 +332,23 @@ class PodsScreen(Screen):
         try:
             names = self.services.cluster(context).namespaces()
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self.app.report, exc)
+            report(self, exc)
             return
-        self.app.call_from_thread(self._show_namespace_picker, names)
+        self.post_message(self.Choices("namespace", names))
+
+    @dataclass
+    class Choices(Message):
+        """The picker worker's namespaces or contexts (`kind`) to choose from."""
+
+        bubble: ClassVar[bool] = False
+        kind: str
+        items: list
+
+    def on_pods_screen_choices(self, m: Choices) -> None:
+        if m.kind == "namespace":
+            self._show_namespace_picker(m.items)
+        else:
+            self._show_context_picker(m.items)
 
     def _show_namespace_picker(self, names: list[str]) -> None:
         from cli_recover.tui.widgets.picker import PickerDialog
@@ -324,9 +366,9 @@ class PodsScreen(Screen):
         try:
             contexts = self.services.contexts()
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self.app.report, exc)
+            report(self, exc)
             return
-        self.app.call_from_thread(self._show_context_picker, contexts)
+        self.post_message(self.Choices("context", contexts))
 
     def _show_context_picker(self, contexts) -> None:
         from cli_recover.tui.widgets.picker import PickerDialog

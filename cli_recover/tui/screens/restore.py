@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -21,8 +23,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from cli_recover.engine.model import human_bytes
-from cli_recover.tui.screens.jobs import PlainNotify, blink_off_if_asked
+from cli_recover.tui.widgets.errors import PlainNotify, report
+from cli_recover.units import human_bytes
 
 ROOT = ""  # the archive's root folder (its `.` member)
 
@@ -333,7 +335,6 @@ class RestoreDialog(PlainNotify, ModalScreen[str | None]):
         tree = self.query_one(ArchiveTree)
         tree.border_title = "contents: space chooses, enter opens a folder (nothing chosen = everything)"
         tree.focus()
-        blink_off_if_asked(self)
         self._sync()
         self._load_namespaces()
 
@@ -346,7 +347,18 @@ class RestoreDialog(PlainNotify, ModalScreen[str | None]):
             problem = None
         except Exception as exc:  # noqa: BLE001 - e.g. not allowed to list namespaces
             names, problem = [], str(exc)
-        self.app.call_from_thread(self._set_namespaces, names, problem)
+        self.post_message(self.NamespacesLoaded(names, problem))
+
+    @dataclass
+    class NamespacesLoaded(Message):
+        """The namespaces worker's result (`problem`: why they could not be listed)."""
+
+        bubble: ClassVar[bool] = False
+        names: list[str]
+        problem: str | None
+
+    def on_restore_dialog_namespaces_loaded(self, m: NamespacesLoaded) -> None:
+        self._set_namespaces(m.names, m.problem)
 
     def _set_namespaces(self, names: list[str], problem: str | None) -> None:
         if problem:
@@ -374,7 +386,19 @@ class RestoreDialog(PlainNotify, ModalScreen[str | None]):
             problem = None
         except Exception as exc:  # noqa: BLE001
             pods, problem = [], str(exc)
-        self.app.call_from_thread(self._set_pods, namespace, pods, problem)
+        self.post_message(self.PodsLoaded(namespace, pods, problem))
+
+    @dataclass
+    class PodsLoaded(Message):
+        """The pods worker's result for namespace `ns` (`problem`: why they could not be listed)."""
+
+        bubble: ClassVar[bool] = False
+        ns: str  # (`namespace` is taken by Message)
+        pods: list
+        problem: str | None
+
+    def on_restore_dialog_pods_loaded(self, m: PodsLoaded) -> None:
+        self._set_pods(m.ns, m.pods, m.problem)
 
     def _set_pods(self, namespace: str, pods: list, problem: str | None) -> None:
         if self._value("#restore-ns") != namespace:
@@ -382,7 +406,7 @@ class RestoreDialog(PlainNotify, ModalScreen[str | None]):
         select = self.query_one("#restore-pod", Select)
         self._pods = {p.name: p for p in pods}
         if problem:
-            self.notify(f"cannot list pods in {namespace}: {problem}", severity="error", title="Restore")
+            report(self, f"cannot list pods in {namespace}: {problem}", title="Restore")
         select.set_options([(p.name if p.phase == "Running" else f"{p.name} ({p.status})", p.name) for p in pods])
         select.prompt = "choose a pod" if pods else "no pods in this namespace"
         if namespace == self.source_ns and self.source_pod in self._pods:
@@ -496,12 +520,26 @@ class RestoreDialog(PlainNotify, ModalScreen[str | None]):
         try:
             job_id = self.services.launch(argv)
         except Exception as exc:  # noqa: BLE001 - RecoverErrors carry the CLI's one-line message
-            self.app.call_from_thread(self._failed, str(exc) or type(exc).__name__)
+            self.post_message(self.Launched(None, exc))
             return
-        self.app.call_from_thread(self.dismiss, job_id)
+        self.post_message(self.Launched(job_id))
 
-    def _failed(self, message: str) -> None:
+    @dataclass
+    class Launched(Message):
+        """The launch worker is done: the job's id, or the error that kept it from starting."""
+
+        bubble: ClassVar[bool] = False
+        job_id: str | None
+        error: BaseException | None = None
+
+    def on_restore_dialog_launched(self, m: Launched) -> None:
+        if m.error is None:
+            self.dismiss(m.job_id)
+        else:
+            self._failed(m.error)
+
+    def _failed(self, error: BaseException | str) -> None:
         self._starting = False
         self.query_one("#restore-run-button", Button).disabled = False
         self.query_one("#restore-status", Static).update("")
-        self.notify(message, severity="error", title="Restore did not start", timeout=10)
+        report(self, error, title="Restore did not start", timeout=10)
