@@ -112,3 +112,14 @@ def test_no_import_cycles_at_module_level():
         if mod not in state:
             visit(mod, [])
     assert cycles == []
+
+
+def test_the_app_does_not_import_the_cli():
+    """tui/ reaches the engine directly; the command line is a face beside it, not below it."""
+    offenders = sorted(
+        f"{mod} imports {dep}"
+        for mod, deps in _module_graph(module_level_only=False).items()
+        if mod.startswith("cli_recover.tui")
+        for dep in deps if dep.startswith("cli_recover.cli")
+    )
+    assert offenders == []

@@ -74,7 +74,14 @@ from cli_recover.engine.schedules.store import (
     update,
     validate_name,
 )
-from cli_recover.engine.schedules.view import is_webhook, public_view, redact_notify, redact_url
+from cli_recover.engine.schedules.view import (
+    is_webhook,
+    public_view,
+    redact_notify,
+    redact_url,
+    schedule_view,
+    schedule_views,
+)
 
 __all__ = [
     "COMMAND_TIMEOUT", "EDITABLE", "ENV_CRON_SECONDS", "FIELD_HINTS", "FIELD_NAMES", "MACROS", "MAX_ARCHIVES_KEPT",
@@ -82,7 +89,7 @@ __all__ = [
     "ScheduleNotFound", "apply_retention", "archive_refs", "create", "describe", "edit", "expand", "format_time",
     "is_webhook", "iso", "iter_runs", "latest_run", "launch_lock", "load", "load_all", "local_timezone", "locked",
     "new_schedule", "next_run", "next_runs", "notification_event", "notification_text", "pause", "public_view",
-    "record_skip", "redact_notify", "redact_url", "remove", "resume", "retention_plan", "schedule_path",
+    "record_skip", "redact_notify", "redact_url", "remove", "resume", "retention_plan", "schedule_path", "schedule_view", "schedule_views",
     "schedules_dir", "seconds_enabled", "send_notification", "update", "upcoming", "validate_cron",
     "validate_name", "validate_timezone", "wants_notification",
 ]
