@@ -16,7 +16,7 @@ import yaml
 from cli_recover.engine import schedules as sched
 from cli_recover.engine.schedules import add
 from cli_recover.engine.store import JobStore
-from cli_recover.errors import UsageError
+from cli_recover.errors import RecoverError, UsageError
 from cli_recover.kube.sandbox import make_pod, serve
 from tests.conftest import run_cli
 from tests.jobs_helpers import record, wait_for
@@ -209,3 +209,53 @@ def test_schedule_list_prints_the_engines_view(kubeconfig, tmp_path):
     assert "job" not in printed[0]
     # an old-style definition (no job, made before targets were kept) is shown, not a traceback
     assert os.path.exists(sched.schedule_path("docs"))
+
+
+# --- the typed file -------------------------------------------------------------------------------
+
+
+def _write_raw(data: dict) -> Path:
+    path = sched.schedule_path(data["name"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_files_carry_a_schema_version_and_old_files_without_it_are_read():
+    s = sched.new_schedule("fresh", "@daily", "UTC", ["backup", "filesystem", "--local", "/srv"])
+    sched.create(s)
+    assert json.loads(sched.schedule_path("fresh").read_text())["v"] == sched.SCHEMA == 1
+    # an early file: no "v", no "job", no "state", a pod target without kubeconfig, a key from elsewhere
+    _write_raw({"name": "old", "cron": "0 3 * * *", "timezone": "UTC", "backup": ["backup", "filesystem", "--local",
+                "/srv"], "note": "kept", "job": {"provider": "filesystem", "target": {"kind": "pod", "pod": "db-0",
+                                                                                     "path": "/data"}}})
+    old = sched.load("old")
+    assert old["v"] == 1 and old["state"]["runs"] == 0 and old["state"]["pending"] == [] and old["note"] == "kept"
+    assert old["job"]["target"]["kubeconfig"] is None and old["job"]["target"]["pod"] == "db-0"
+    model = sched.Schedule.from_dict(old)
+    assert isinstance(model.job.target, sched.Target) and model.job.target.path == "/data"
+    sched.pause("old")  # a read-modify-write keeps what it does not know and writes the version
+    again = json.loads(sched.schedule_path("old").read_text())
+    assert again["v"] == 1 and again["note"] == "kept" and again["paused"] is True
+    res = run_cli("schedule", "list")
+    assert res.returncode == 0 and "old" in res.stdout and "fresh" in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"v": 2}, "was written by a newer cli-recover (schema version 2; this cli-recover reads up to 1)"),
+    ({"v": "one"}, "'v' must be a positive whole number"),
+    ({"paused": "yes"}, "'paused' must be true or false"),
+    ({"state": {"runs": "many"}}, "'state.runs' must be a whole number"),
+    ({"job": {"target": {"kind": "pod", "pod": 7}}}, "'job.target.pod' must be a string"),
+    ({"job": {"target": {"pod": "db-0"}}}, "'job.target.kind' must be a string"),
+    ({"notify": ["https://x", 3]}, "'notify' must hold only strings"),
+])
+def test_a_hand_edited_or_newer_file_is_one_line(change, expected):
+    _write_raw({"name": "odd", "cron": "@daily", "backup": ["backup", "filesystem", "--local", "/srv"], **change})
+    with pytest.raises(RecoverError) as exc:
+        sched.load("odd")
+    assert expected in str(exc.value) and "\n" not in str(exc.value)
+    res = run_cli("schedule", "show", "odd")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and expected in res.stderr, res.stderr
+    listed = run_cli("schedule", "list")
+    assert listed.returncode == 0 and expected in listed.stderr and "Traceback" not in listed.stderr

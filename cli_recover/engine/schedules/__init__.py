@@ -40,6 +40,7 @@ from cli_recover.engine.schedules.cron import (
     validate_timezone,
 )
 from cli_recover.engine.schedules.describe import describe
+from cli_recover.engine.schedules.model import SCHEMA, JobTemplate, NewerSchema, Schedule, State, Target
 from cli_recover.engine.schedules.notify import (
     COMMAND_TIMEOUT,
     WEBHOOK_TIMEOUT,
@@ -56,7 +57,6 @@ from cli_recover.engine.schedules.store import (
     NAME_MAX,
     NAME_RE,
     NOTIFY_ON,
-    SCHEMA,
     ScheduleNotFound,
     create,
     edit,
@@ -86,7 +86,7 @@ from cli_recover.engine.schedules.view import (
 __all__ = [
     "COMMAND_TIMEOUT", "EDITABLE", "ENV_CRON_SECONDS", "FIELD_HINTS", "FIELD_NAMES", "MACROS", "MAX_ARCHIVES_KEPT",
     "MAX_SKIPS_KEPT", "NAME_MAX", "NAME_RE", "NOTIFY_ON", "SCHEMA", "WEBHOOK_TIMEOUT", "ArchiveRef",
-    "ScheduleNotFound", "apply_retention", "archive_refs", "create", "describe", "edit", "expand", "format_time",
+    "JobTemplate", "NewerSchema", "Schedule", "ScheduleNotFound", "State", "Target", "apply_retention", "archive_refs", "create", "describe", "edit", "expand", "format_time",
     "is_webhook", "iso", "iter_runs", "latest_run", "launch_lock", "load", "load_all", "local_timezone", "locked",
     "new_schedule", "next_run", "next_runs", "notification_event", "notification_text", "pause", "public_view",
     "record_skip", "redact_notify", "redact_url", "remove", "resume", "retention_plan", "schedule_path", "schedule_view", "schedule_views",

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from cli_recover import config
 from cli_recover.engine.model import iso
+from cli_recover.engine.schedules.model import NewerSchema, Schedule, State
 from cli_recover.errors import RecoverError, UsageError
 from cli_recover.fsutil import replace_file
 
-SCHEMA = 1
 NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 NAME_MAX = 40  # "cli-recover-" + name must fit a CronJob name (52)
 NOTIFY_ON = ("failure", "always")
@@ -76,6 +76,10 @@ def launch_lock(name: str) -> Iterator[None]:
 
 
 def _write(schedule: dict) -> None:
+    try:
+        schedule = Schedule.from_dict(schedule).to_dict()
+    except ValueError as exc:  # a bug, never a hand edit: say what, never write it
+        raise RecoverError(f"internal: schedule {schedule.get('name')!r} is not valid: {exc}") from None
     directory = config.ensure_dir(schedules_dir())
     data = json.dumps(schedule, indent=1, ensure_ascii=False).encode() + b"\n"
     replace_file(directory / f"{schedule['name']}.json", data)
@@ -89,38 +93,13 @@ def _read_path(path: Path) -> dict:
         raise ScheduleNotFound(f"no schedule {path.stem!r} (see: cli-recover schedule list)") from None
     except (OSError, ValueError) as exc:
         raise RecoverError(f"schedule file {path} is unreadable: {exc}") from None
-    if not isinstance(data, dict) or not data.get("name") or not data.get("cron"):
-        raise RecoverError(f"schedule file {path} is not a cli-recover schedule")
-    problem = _shape_problem(data)
-    if problem:
-        raise RecoverError(f"schedule file {path} is not a cli-recover schedule: {problem}")
-    data.setdefault("state", {})
-    return data
-
-
-# What a hand-edited file must keep: each key absent, null or of this type; lists hold these items.
-_SHAPE = {"name": str, "cron": str, "timezone": str, "backup": list, "keep": dict, "notify": list,
-          "notify_on": str, "paused": bool, "job": dict, "state": dict}
-_STATE_SHAPE = {"anchor": str, "last_scheduled": str, "pending": list, "last_job": str, "last_result": dict,
-                "runs": int, "skipped": int, "skips": list, "archives": list, "retention": dict}
-_KIND_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
-_ITEMS = {"backup": str, "notify": str, "pending": str, "skips": dict, "archives": dict}
-
-
-def _shape_problem(data: dict) -> str | None:
-    if not isinstance(data.get("backup"), list) or not data["backup"]:
-        return "'backup' must be the list of backup arguments"
-    for shape, where, prefix in ((_SHAPE, data, ""), (_STATE_SHAPE, data.get("state") or {}, "state.")):
-        for key, kind in shape.items():
-            value = where.get(key)
-            if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-                return f"'{prefix}{key}' must be {_KIND_NAMES[kind]}"
-            item = _ITEMS.get(key)
-            if item and value and not all(isinstance(v, item) for v in value):
-                return f"'{prefix}{key}' must hold only {'objects' if item is dict else 'strings'}"
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (data.get("keep") or {}).values()):
-        return "'keep' values must be whole numbers"
-    return None
+    try:
+        return Schedule.from_dict(data).to_dict()
+    except NewerSchema as exc:
+        raise RecoverError(f"schedule file {path} was written by a newer cli-recover ({exc})") from None
+    except ValueError as exc:
+        raise RecoverError(f"schedule file {path} is not a cli-recover schedule"
+                           + (f": {exc}" if str(exc) else "")) from None
 
 
 def load(name: str) -> dict:
@@ -152,14 +131,9 @@ def load_all(errors: list[str] | None = None) -> list[dict]:
 def new_schedule(name: str, cron: str, timezone: str, backup: list[str], *, keep: dict | None = None,
                  notify: list[str] | None = None, notify_on: str = "failure", now: float | None = None) -> dict:
     stamp = iso(now)
-    return {
-        "v": SCHEMA, "name": name, "cron": cron, "timezone": timezone, "backup": list(backup),
-        "keep": {k: int(v) for k, v in (keep or {}).items() if v},
-        "notify": list(notify or []), "notify_on": notify_on, "paused": False,
-        "created": stamp, "updated": stamp,
-        "state": {"anchor": stamp, "last_scheduled": None, "pending": [], "last_job": None, "last_result": None,
-                  "runs": 0, "skipped": 0, "skips": [], "archives": [], "retention": None},
-    }
+    return Schedule(name=name, cron=cron, timezone=timezone, backup=list(backup),
+                    keep={k: int(v) for k, v in (keep or {}).items() if v}, notify=list(notify or []),
+                    notify_on=notify_on, created=stamp, updated=stamp, state=State(anchor=stamp)).to_dict()
 
 
 def create(schedule: dict) -> None:
