@@ -259,3 +259,11 @@ def test_a_hand_edited_or_newer_file_is_one_line(change, expected):
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and expected in res.stderr, res.stderr
     listed = run_cli("schedule", "list")
     assert listed.returncode == 0 and expected in listed.stderr and "Traceback" not in listed.stderr
+
+
+def test_show_names_the_cluster_a_pod_schedule_backs_up(kubeconfig):
+    res = run_cli("schedule", "add", "web", "--cron", "@daily", "--", "backup", "filesystem", "web-0", "/www",
+                  env={"KUBECONFIG": str(kubeconfig)})
+    assert res.returncode == 0, res.stderr
+    shown = run_cli("schedule", "show", "web").stdout
+    assert f"Cluster:     context sandbox, kubeconfig {kubeconfig}" in shown

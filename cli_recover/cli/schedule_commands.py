@@ -236,6 +236,7 @@ def cmd_show(args) -> int:
         return 0
     tz = view.get("timezone") or "UTC"
     st = view.get("state") or {}
+    target = view.get("target") or {}
     keep = view.get("keep") or {}
     policy = ", ".join(f"{k} {v}" for k, v in keep.items() if v)
     lines = [
@@ -243,6 +244,8 @@ def cmd_show(args) -> int:
         f"Cron:        {view['cron']}  ({view['description']})",
         f"Time zone:   {tz}",
         f"Backup:      cli-recover {' '.join(view.get('backup') or [])}",
+        *([f"Cluster:     context {target.get('context') or '(current when it fires)'}, kubeconfig "
+             f"{target.get('kubeconfig') or '(current when it fires)'}"] if target.get("kind") == "pod" else []),
         f"Retention:   {'keep ' + policy + ' (the newest archive is always kept)' if policy else 'none: archives are kept'}",
         f"Notify:      {', '.join(view.get('notify') or []) or '-'}"
         + (f" (on {view.get('notify_on')})" if view.get("notify") else ""),

@@ -397,6 +397,10 @@ class SchedulesScreen(PlainNotify, Screen):
         keep = ", ".join(f"{k} {n}" for k, n in (v.get("keep") or {}).items() if n)
         lines = [Text.assemble((v["name"], "bold"), f"  {v['cron']}  ({v.get('description')}, {tz})")]
         lines.append(Text(f"backup:    cli-recover {' '.join(v.get('backup') or [])}"))
+        target = v.get("target") or {}
+        if target.get("kind") == "pod":
+            lines.append(Text(f"cluster:   context {target.get('context') or '(current when it fires)'}, "
+                              f"kubeconfig {target.get('kubeconfig') or '(current when it fires)'}", style="dim"))
         lines.append(Text(f"retention: {'keep ' + keep if keep else 'none (archives are kept)'}"
                           f"   notify: {', '.join(v.get('notify') or []) or '-'}"
                           + (f" (on {v.get('notify_on')})" if v.get("notify") else "")))
