@@ -113,11 +113,28 @@ def test_a_relative_pod_path_or_bad_options_are_refused_at_add_time(backup, expe
     assert not sched.schedule_path("x").exists()
 
 
-def test_no_kubeconfig_at_add_time_is_one_line_not_a_schedule_that_fails_later(tmp_path):
+def test_without_any_kubeconfig_at_add_time_it_warns_and_keeps_what_it_can(tmp_path):
+    """A schedule only meant for `schedule export --kubernetes` needs no kubeconfig here: a warning."""
     res = run_cli("schedule", "add", "web", "--cron", "@daily", "--", "backup", "filesystem", "web-0", "/www",
-                  env=no_kube_env(tmp_path))
-    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "KUBECONFIG" in res.stderr, res.stderr
-    assert not sched.schedule_path("web").exists()
+                  "--context", "prod", env=no_kube_env(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "cli-recover: warning: none of the files in KUBECONFIG exist" in res.stderr
+    assert "runs use the kubeconfig and context current when they fire" in res.stderr
+    target = sched.load("web")["job"]["target"]
+    assert target["kubeconfig"] is None and target["context"] == "prod"
+    assert sched.load("web")["backup"] == ["backup", "filesystem", "web-0", "/www", "--context", "prod"]
+
+
+def test_several_kubeconfig_files_keep_the_context(kubeconfig, tmp_path, monkeypatch):
+    other = tmp_path / "other-config"
+    other.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "contexts": [], "clusters": [],
+                                     "users": []}))
+    monkeypatch.setenv("KUBECONFIG", f"{kubeconfig}{os.pathsep}{other}")
+    warnings: list[str] = []
+    argv, job = add.validate_backup(["backup", "filesystem", "web-0", "/www"], warnings)
+    assert argv[-2:] == ["--context", "sandbox"] and "--kubeconfig" not in argv
+    assert job["target"]["context"] == "sandbox" and job["target"]["kubeconfig"] is None
+    assert len(warnings) == 1 and "KUBECONFIG names several files" in warnings[0]
 
 
 # --- the full target ------------------------------------------------------------------------------

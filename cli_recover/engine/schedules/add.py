@@ -165,26 +165,37 @@ def parse_backup(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, argv
 
 
-def cluster_of(kubeconfig: str | None, context: str | None, warnings: list[str] | None = None) -> tuple[str, str]:
+def cluster_of(kubeconfig: str | None, context: str | None,
+               warnings: list[str] | None = None) -> tuple[str | None, str | None]:
     """(the kubeconfig file, the context) a pod backup reaches now: the given ones, else KUBECONFIG or
-    ~/.kube/config and its current-context. One-line errors (no kubeconfig, an unknown context); a
-    named file that does not exist (yet) with a named context is only a warning."""
+    ~/.kube/config and its current-context. An unknown context is a one-line error. What cannot be
+    pinned now is a warning and None (then the run uses what is current when it fires): no kubeconfig
+    at all (a schedule only meant for `schedule export --kubernetes`), a named file that does not
+    exist yet, or KUBECONFIG naming several files (the context is kept, the files are read then)."""
+    from cli_recover.kube.errors import KubeconfigError
     from cli_recover.kube.kubeconfig import KubeConfig, kubeconfig_paths
 
-    if kubeconfig and context:
+    def warn(text: str) -> None:
+        if warnings is not None:
+            warnings.append(text)
+
+    if kubeconfig:
         path = os.path.abspath(os.path.expanduser(kubeconfig))
         if not os.path.isfile(path):
-            if warnings is not None:
-                warnings.append(f"kubeconfig {path} does not exist (yet); runs fail until it does")
+            warn(f"kubeconfig {path} does not exist (yet); runs fail until it does")
             return path, context
         return path, KubeConfig.load(path).context(context).name
-    paths = kubeconfig_paths(kubeconfig)
+    try:
+        paths = kubeconfig_paths(None)
+    except KubeconfigError as exc:
+        warn(f"{exc}; runs use the kubeconfig and context current when they fire")
+        return None, context
+    info = KubeConfig(paths).context(context)
     if len(paths) > 1:
-        raise UsageError(f"KUBECONFIG names several files ({os.pathsep.join(map(str, paths))}); a schedule "
-                         "keeps one: pass --kubeconfig FILE in its backup")
-    path = os.path.abspath(paths[0])
-    info = KubeConfig.load(path).context(context)
-    return path, info.name
+        warn(f"KUBECONFIG names several files: the schedule keeps context {info.name} and reads KUBECONFIG "
+             "when it fires (pass --kubeconfig FILE in its backup to keep one file)")
+        return None, info.name
+    return os.path.abspath(paths[0]), info.name
 
 
 def validate_backup(argv: list[str], warnings: list[str] | None = None, *, kubeconfig: str | None = None,
@@ -220,7 +231,8 @@ def validate_backup(argv: list[str], warnings: list[str] | None = None, *, kubec
             raise UsageError(f"the path in pod {args.pod} must be absolute (a schedule runs without a working "
                              f"folder): {args.path!r}")
         config_file, ctx = cluster_of(args.kubeconfig or kubeconfig, args.context or context, warnings)
-        missing = ([] if args.kubeconfig else ["--kubeconfig", config_file]) + ([] if args.context else ["--context", ctx])
+        missing = ([] if args.kubeconfig or not config_file else ["--kubeconfig", config_file]) + \
+            ([] if args.context or not ctx else ["--context", ctx])
         end = argv.index("--") if "--" in argv else len(argv)
         argv = [*argv[:end], *missing, *argv[end:]]
         target = {"kind": "pod", "kubeconfig": config_file, "context": ctx, "namespace": args.namespace,
