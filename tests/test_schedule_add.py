@@ -284,3 +284,15 @@ def test_show_names_the_cluster_a_pod_schedule_backs_up(kubeconfig):
     assert res.returncode == 0, res.stderr
     shown = run_cli("schedule", "show", "web").stdout
     assert f"Cluster:     context sandbox, kubeconfig {kubeconfig}" in shown
+
+
+def test_checking_a_schedule_stays_headless(kubeconfig):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom cli_recover.engine.schedules import add\n"
+            f"add.validate_backup(['backup', 'filesystem', 'web-0', '/www'], kubeconfig={str(kubeconfig)!r})\n"
+            "print(' '.join(m for m in sys.modules if m.split('.')[0] in ('textual', 'kubernetes')"
+            " or m.startswith(('cli_recover.cli', 'cli_recover.tui'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
