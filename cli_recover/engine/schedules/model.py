@@ -10,6 +10,7 @@ written and the dict the rest of the engine works on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -152,16 +153,20 @@ def _shape(hint) -> tuple[type, type | None]:
     return hint, None
 
 
+@functools.cache
+def _shapes(cls) -> tuple[tuple[str, type, type | None], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, *_shape(hints[f.name])) for f in dataclasses.fields(cls) if f.name != "extra")
+
+
 def _check(cls, data, prefix: str) -> None:
     if not isinstance(data, dict):
         raise ValueError(f"'{prefix.rstrip('.')}' must be an object")
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name == "extra" or data.get(f.name) is None:
+    for name, kind, item in _shapes(cls):
+        if data.get(name) is None:
             continue
-        kind, item = _shape(hints[f.name])
-        value = data[f.name]
+        value = data[name]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"'{prefix}{f.name}' must be {_KIND_NAMES[kind]}")
+            raise ValueError(f"'{prefix}{name}' must be {_KIND_NAMES[kind]}")
         if item and not all(isinstance(v, item) for v in value):
-            raise ValueError(f"'{prefix}{f.name}' must hold only {'objects' if item is dict else 'strings'}")
+            raise ValueError(f"'{prefix}{name}' must hold only {'objects' if item is dict else 'strings'}")
