@@ -43,7 +43,8 @@ class _Parser(argparse.ArgumentParser):
         raise _Stop(2, message)
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """A finite duration, 0 to MAX_SECONDS (as cli/argtypes.py: the grammar test compares their names)."""
     import math
 
     try:
@@ -77,7 +78,7 @@ def backup_parser(provider: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("-c", "--container")
         p.add_argument("--context")
         p.add_argument("--kubeconfig")
-        p.add_argument("--exec-timeout", type=_seconds, metavar="SECONDS")
+        p.add_argument("--exec-timeout", type=seconds, metavar="SECONDS")
         add_job_arguments(p)
         p.add_argument("-o", "--output", metavar="ARCHIVE")
         p.add_argument("--compression", choices=CODEC_CHOICES, default=None)
