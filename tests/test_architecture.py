@@ -202,3 +202,14 @@ def test_units_in_words():
         "-", "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 GiB", "3072.0 TiB"]
     assert [human_duration(s) for s in (None, -3, 59, 61, 600, 3 * 3600 + 120, 2 * 86400 + 7200, 12 * 86400)] == [
         "-", "0s", "59s", "1m01s", "10m", "3h02m", "2d2h", "12d"]
+
+
+def test_the_app_does_not_import_the_cli():
+    """tui/ reaches the engine directly; the command line is a face beside it, not below it."""
+    offenders = sorted(
+        f"{mod} imports {dep}"
+        for mod, deps in _module_graph(module_level_only=False).items()
+        if mod.startswith("cli_recover.tui")
+        for dep in deps if dep.startswith("cli_recover.cli")
+    )
+    assert offenders == []

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import re
 import sys
@@ -129,148 +127,27 @@ def _after_dashes(base):
     return AfterDashes
 
 
-# --- validating the backup a schedule runs ---------------------------------------------------
-
-
-def _provider_parser(parser, provider: str):
-    """The real `backup PROVIDER` subparser inside build_parser()'s tree."""
-    def subparsers(p):
-        for action in p._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                return action.choices
-        return {}
-
-    backup = subparsers(parser).get("backup")
-    return subparsers(backup).get(provider) if backup is not None else None
-
-
-def _canonical(argv: list[str], options: dict) -> list[str]:
-    """Abbreviated long options (argparse accepts --loc for --local) spelled out."""
-    out = []
-    rest = False
-    for token in argv:
-        if rest or token == "--" or not token.startswith("--"):
-            rest = rest or token == "--"
-            out.append(token)
-            continue
-        name, eq, value = token.partition("=")
-        if name not in options:
-            matches = [o for o in options if o.startswith(name)]
-            if len(matches) == 1:
-                name = matches[0]
-        out.append(name + eq + value)
-    return out
-
-
-def _absolute(argv: list[str], options: tuple[str, ...]) -> list[str]:
-    """argv with the values of the given path options made absolute (the scheduler runs elsewhere)."""
-    out = list(argv)
-    i = 0
-    while i < len(out):
-        token = out[i]
-        if token == "--":
-            break
-        if token in options and i + 1 < len(out):
-            out[i + 1] = os.path.abspath(os.path.expanduser(out[i + 1]))
-            i += 2
-            continue
-        for opt in options:
-            if opt.startswith("--") and token.startswith(opt + "="):
-                out[i] = opt + "=" + os.path.abspath(os.path.expanduser(token[len(opt) + 1:]))
-            elif not opt.startswith("--") and token.startswith(opt) and len(token) > len(opt):
-                out[i] = opt + os.path.abspath(os.path.expanduser(token[len(opt):]))
-        i += 1
-    return out
-
-
-def validate_backup(argv: list[str], warnings: list[str] | None = None) -> tuple[list[str], dict]:
-    """(the argv a run executes, the job's provider/target/options), parsed by the real parser
-    without running anything. One-line UsageErrors; things worth a warning go to `warnings`."""
-    from cli_recover.cli.main import build_parser
-
-    argv = list(argv)
-    example = "e.g. -- backup filesystem --local /srv/data"
-    if not argv:
-        raise UsageError(f"give the backup a schedule runs after --, {example}")
-    if argv[0] != "backup":
-        raise UsageError(f"a schedule runs a backup: the arguments after -- must start with 'backup' "
-                         f"(got {argv[0]!r}), {example}")
-    parser = build_parser(argv)
-    err, out = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-            args = parser.parse_args(argv)
-    except SystemExit as exc:
-        if not exc.code:
-            raise UsageError(f"the backup arguments only asked for help; give the backup itself, {example}") from None
-        lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln]
-        msg = lines[-1].split("error:", 1)[1].strip() if lines else "not a valid backup command"
-        raise UsageError(f"bad backup arguments ({' '.join(argv)}): {msg}") from None
-    for flag, attr in (("--background", "background"), ("--job-id", "job_id"), ("--dry-run", "dry_run")):
-        if getattr(args, attr, None):
-            raise UsageError(f"leave {flag} out of a schedule's backup: the scheduler runs it as a background job")
-    provider = args.provider
-    if args.local and args.pod is not None:
-        raise UsageError("bad backup arguments: give either --local PATH or POD PATH, not both")
-    if not args.local and (args.pod is None or args.path is None):
-        raise UsageError(f"bad backup arguments: say what to back up: backup {provider} POD PATH, "
-                         f"or backup {provider} --local PATH")
-    sub = _provider_parser(parser, provider)
-    if sub is not None:
-        argv = _canonical(argv, sub._option_string_actions)
-    argv = _absolute(argv, ("--local", "--output", "-o"))
-    output = None
-    if args.output:
-        output = os.path.abspath(os.path.expanduser(args.output))
-        if not os.path.isdir(output):
-            raise UsageError(f"-o in a schedule must be an existing folder (every run writes a new archive): {output}")
-    if args.local:
-        path = os.path.abspath(os.path.expanduser(args.local))
-        target = {"kind": "local", "path": path}
-        if not os.path.exists(path) and warnings is not None:
-            warnings.append(f"{path} does not exist (yet); runs fail until it does")
-    else:
-        target = {"kind": "pod", "context": args.context, "namespace": args.namespace, "pod": args.pod,
-                  "container": args.container, "path": args.path}
-    options = {"compression": args.compression, "level": args.level, "output": output}
-    return argv, {"provider": provider, "target": target, "options": options}
-
-
 # --- add ---------------------------------------------------------------------------------------
 
 
 def cmd_add(args) -> int:
     from cli_recover.engine import scheduler
     from cli_recover.engine import schedules as sched
+    from cli_recover.engine.schedules import add
 
     name = sched.validate_name(args.name)
     cron = sched.validate_cron(args.cron)
     tz = sched.validate_timezone(args.timezone) if args.timezone is not None else sched.local_timezone()
-    for flag, value in (("--keep-last", args.keep_last), ("--keep-daily", args.keep_daily),
-                        ("--keep-weekly", args.keep_weekly)):
-        if value < 0:
-            raise UsageError(f"{flag} must be 0 or more")
-    for target in args.notify:
-        if not target.strip():
-            raise UsageError("--notify needs a webhook URL or a command")
-        if sched.is_webhook(target):
-            from urllib.parse import urlsplit
-
-            try:
-                ok = bool(urlsplit(target).hostname)
-            except ValueError:
-                ok = False
-            if not ok:
-                raise UsageError(f"bad --notify webhook URL {sched.redact_url(target)}: it has no host")
+    keep = add.validate_keep({"last": args.keep_last, "daily": args.keep_daily, "weekly": args.keep_weekly})
+    notify = add.validate_notify(args.notify)
     if sched.schedule_path(name).exists():
         raise UsageError(f"a schedule named {name!r} already exists (remove it first: cli-recover schedule remove "
                          f"{name})")
     warnings: list[str] = []
-    argv, job = validate_backup(args.backup, warnings)
+    argv, job = add.validate_backup(args.backup, warnings)
     for warning in warnings:
         print(f"cli-recover: warning: {warning}", file=sys.stderr)
-    schedule = sched.new_schedule(name, cron, tz, argv, notify=args.notify, notify_on=args.notify_on,
-                                  keep={"last": args.keep_last, "daily": args.keep_daily, "weekly": args.keep_weekly})
+    schedule = sched.new_schedule(name, cron, tz, argv, notify=notify, notify_on=args.notify_on, keep=keep)
     schedule["job"] = job
     runs = sched.next_runs(cron, tz, time.time(), 5)
     sched.create(schedule)
@@ -285,26 +162,6 @@ def cmd_add(args) -> int:
 
 
 # --- list / show -------------------------------------------------------------------------------
-
-
-def _view(schedule: dict, store, now: float, runs: int = 1) -> dict:
-    from cli_recover.engine import schedules as sched
-
-    out = sched.public_view(schedule)
-    out.pop("job", None)
-    from cli_recover.engine.scheduler import live_status
-
-    running, result = live_status(schedule, store)
-    nxt, problem = sched.upcoming(schedule, now, runs)
-    out["description"] = sched.describe(schedule["cron"]) if problem is None else "-"
-    out["next_run"] = nxt[0].isoformat() if nxt else None
-    if problem:
-        out["problem"] = problem
-    if runs > 1:
-        out["next_runs"] = [d.isoformat() for d in nxt]
-    out["running_job"] = running
-    out["last_result"] = result
-    return out
 
 
 def _result_cell(view: dict) -> str:
@@ -354,7 +211,7 @@ def cmd_list(args) -> int:
     errors: list[str] = []
     store = JobStore()
     now = time.time()
-    views = [_view(s, store, now) for s in sched.load_all(errors)]
+    views = sched.schedule_views(store, now, errors)
     for err in errors:
         print(f"cli-recover: warning: {err}", file=sys.stderr)
     if args.output != "table":
@@ -373,12 +230,13 @@ def cmd_show(args) -> int:
     from cli_recover.engine.store import JobStore
 
     schedule = sched.load(args.name)
-    view = _view(schedule, JobStore(), time.time(), runs=5)
+    view = sched.schedule_view(schedule, JobStore(), time.time(), runs=5)
     if args.output != "table":
         _dump(view, args.output)
         return 0
     tz = view.get("timezone") or "UTC"
     st = view.get("state") or {}
+    target = view.get("target") or {}
     keep = view.get("keep") or {}
     policy = ", ".join(f"{k} {v}" for k, v in keep.items() if v)
     lines = [
@@ -386,6 +244,8 @@ def cmd_show(args) -> int:
         f"Cron:        {view['cron']}  ({view['description']})",
         f"Time zone:   {tz}",
         f"Backup:      cli-recover {' '.join(view.get('backup') or [])}",
+        *([f"Cluster:     context {target.get('context') or '(current when it fires)'}, kubeconfig "
+             f"{target.get('kubeconfig') or '(current when it fires)'}"] if target.get("kind") == "pod" else []),
         f"Retention:   {'keep ' + policy + ' (the newest archive is always kept)' if policy else 'none: archives are kept'}",
         f"Notify:      {', '.join(view.get('notify') or []) or '-'}"
         + (f" (on {view.get('notify_on')})" if view.get("notify") else ""),

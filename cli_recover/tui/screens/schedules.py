@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+from datetime import datetime
 
 from rich.text import Text
 from textual import on, work
@@ -80,22 +81,9 @@ def _last_text(view: dict, tz: str) -> Text:
     return out
 
 
-def schedule_view(s: dict, store, now: float, runs: int = PREVIEW_RUNS) -> dict:
-    """What the screen shows of a schedule (secrets redacted), live state from the job store."""
-    from cli_recover.engine.scheduler import live_status
-
-    view = sched.public_view(s)
-    view.pop("job", None)
-    try:
-        running, result = live_status(s, store)
-    except Exception:  # noqa: BLE001 - a record being replaced: show what the schedule knows
-        running, result = None, (s.get("state") or {}).get("last_result")
-    view["running_job"], view["last_result"] = running, result
-    nxt, problem = sched.upcoming(s, now, runs)
-    view["next_runs"] = [d.timestamp() for d in nxt]
-    view["problem"] = problem
-    view["description"] = sched.describe(s["cron"]) if problem is None else "-"
-    return view
+def _when(iso_time: str, tz: str) -> str:
+    """A next run of the engine's schedule view, as the screen prints it."""
+    return sched.format_time(datetime.fromisoformat(iso_time).timestamp(), tz)
 
 
 class ScheduleEditor(PlainNotify, ModalScreen[dict | None]):
@@ -124,11 +112,14 @@ class ScheduleEditor(PlainNotify, ModalScreen[dict | None]):
         Binding("escape", "cancel", "Cancel", id="schedule_editor.cancel", tooltip="Close without saving"),
     ]
 
-    def __init__(self, clock, existing: dict | None = None, default_tz: str = "UTC") -> None:
+    def __init__(self, clock, existing: dict | None = None, default_tz: str = "UTC", *,
+                 kubeconfig: str | None = None, context: str | None = None) -> None:
         super().__init__()
         self.clock = clock
         self.existing = existing
         self.default_tz = default_tz
+        # the app's cluster: a pod backup that names no --kubeconfig/--context gets these
+        self.kubeconfig, self.context = kubeconfig, context
         self.preview_ok = False
         self.preview_text = ""
 
@@ -217,7 +208,7 @@ class ScheduleEditor(PlainNotify, ModalScreen[dict | None]):
 
     def collect(self) -> dict:
         """The checked fields; RecoverError (one line) for the first problem."""
-        from cli_recover.cli.schedule_commands import validate_backup
+        from cli_recover.engine.schedules.add import validate_backup
 
         name = self.existing["name"] if self.existing else sched.validate_name(self.query_one("#name", Input).value)
         cron = sched.validate_cron(self.query_one("#cron", Input).value)
@@ -232,7 +223,7 @@ class ScheduleEditor(PlainNotify, ModalScreen[dict | None]):
         if words and words[0] != "backup":
             words = ["backup", *words]
         warnings: list[str] = []
-        argv, job = validate_backup(words, warnings)
+        argv, job = validate_backup(words, warnings, kubeconfig=self.kubeconfig, context=self.context)
         notify_text = self.query_one("#notify", Input).value.strip()
         if notify_text:
             notify = [notify_text]
@@ -330,7 +321,7 @@ class SchedulesScreen(PlainNotify, Screen):
         try:
             now = self.services.clock()
             store = self.services.store()
-            views = [schedule_view(s, store, now) for s in sched.load_all()]
+            views = sched.schedule_views(store, now, runs=PREVIEW_RUNS)
             result = (views, scheduler.holder(), now, None)
         except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
             result = ([], None, 0.0, f"cannot read schedules: {exc}")
@@ -361,7 +352,7 @@ class SchedulesScreen(PlainNotify, Screen):
         tz = v.get("timezone") or "UTC"
         state = "paused" if v.get("paused") else "active"
         nxt = "paused" if v.get("paused") else (
-            sched.format_time(v["next_runs"][0], tz) if v.get("next_runs") else (v.get("problem") and "invalid") or "-")
+            _when(v["next_runs"][0], tz) if v.get("next_runs") else (v.get("problem") and "invalid") or "-")
         return (ellipsize(v["name"], 15), Text(state, style="dim" if state == "paused" else "green"),
                 ellipsize(v["cron"], 14), ellipsize(v.get("description") or "-", 26), ellipsize(nxt, 21),
                 _last_text(v, tz))
@@ -406,6 +397,10 @@ class SchedulesScreen(PlainNotify, Screen):
         keep = ", ".join(f"{k} {n}" for k, n in (v.get("keep") or {}).items() if n)
         lines = [Text.assemble((v["name"], "bold"), f"  {v['cron']}  ({v.get('description')}, {tz})")]
         lines.append(Text(f"backup:    cli-recover {' '.join(v.get('backup') or [])}"))
+        target = v.get("target") or {}
+        if target.get("kind") == "pod":
+            lines.append(Text(f"cluster:   context {target.get('context') or '(current when it fires)'}, "
+                              f"kubeconfig {target.get('kubeconfig') or '(current when it fires)'}", style="dim"))
         lines.append(Text(f"retention: {'keep ' + keep if keep else 'none (archives are kept)'}"
                           f"   notify: {', '.join(v.get('notify') or []) or '-'}"
                           + (f" (on {v.get('notify_on')})" if v.get("notify") else "")))
@@ -414,7 +409,7 @@ class SchedulesScreen(PlainNotify, Screen):
         elif v.get("paused"):
             lines.append(Text("next runs: paused (press p to resume)", style="dim"))
         else:
-            runs = [sched.format_time(t, tz) for t in v.get("next_runs") or []]
+            runs = [_when(t, tz) for t in v.get("next_runs") or []]
             lines.append(Text("next runs: " + "  ·  ".join(runs[:3])))
         r = v.get("last_result") or {}
         st = v.get("state") or {}
@@ -457,9 +452,14 @@ class SchedulesScreen(PlainNotify, Screen):
         self._loading = False
         self.refresh_schedules()
 
+    def _cluster(self) -> dict:
+        """The app's current kubeconfig and context (`:ctx` changes the context)."""
+        return {"kubeconfig": getattr(self.services, "kubeconfig", None),
+                "context": getattr(self.services, "context", None)}
+
     def action_add(self) -> None:
         tz = self.default_timezone or sched.local_timezone()
-        self.app.push_screen(ScheduleEditor(self.services.clock, default_tz=tz), self._added)
+        self.app.push_screen(ScheduleEditor(self.services.clock, default_tz=tz, **self._cluster()), self._added)
 
     def _added(self, fields: dict | None) -> None:
         if not fields:
@@ -487,7 +487,8 @@ class SchedulesScreen(PlainNotify, Screen):
         except RecoverError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.app.push_screen(ScheduleEditor(self.services.clock, existing=existing), self._edited)
+        self.app.push_screen(ScheduleEditor(self.services.clock, existing=existing, **self._cluster()),
+                             self._edited)
 
     def _edited(self, fields: dict | None) -> None:
         if not fields:
