@@ -1,0 +1,228 @@
+"""The storage seams driven directly: LocalFileSink (the commit rule of docs/FORMAT.md, a kill and an
+error at every commit step, a real full disk) and LocalArchiveStore (list/stat/load/remove, the
+manifest-before-archive removal order), open_store/store_for, and the manifest's command redaction."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from cli_recover.archive.manifest import ManifestDocument, MemberSpool, load_manifest, redact_command
+from cli_recover.errors import RecoverError, UsageError
+from cli_recover.storage import open_store, redact_location, store_for
+from cli_recover.storage.base import ArchiveStore, Sink, removal_order
+from cli_recover.storage.local import LocalArchiveStore, LocalFileSink
+from tests.faults import fault_env, full_disk, inject
+from tests.jobs_helpers import ROOT
+
+BEFORE_COMMIT = ["commit.archive-synced", "commit.manifest-write", "commit.manifest-written"]
+AFTER_COMMIT = ["commit.archive-renamed", "commit.manifest-renamed", "commit.dir-synced"]
+HEADER = {"format": "cli-recover/manifest", "format_version": 1, "archive": "a.bin", "codec": {"name": "none"},
+          "bytes": {"stored": 3000}, "sha256": {}, "created": "2026-01-01T00:00:00Z"}
+
+
+def _ls(folder) -> list[str]:
+    return sorted(os.listdir(folder))
+
+
+def _write(store: LocalArchiveStore, name: str = "a.bin", data: bytes = b"abc" * 1000):
+    sink = store.create(name)
+    sink.write(data)
+    assert sink.finish() == len(data)
+    return sink
+
+
+def test_a_sink_commits_archive_and_manifest_private_and_nothing_else(tmp_path):
+    store = LocalArchiveStore(tmp_path)
+    assert isinstance(store, ArchiveStore)
+    sink = _write(store)
+    assert isinstance(sink, Sink)
+    assert _ls(tmp_path) == ["a.bin.partial"]  # written, durable, not visible
+    archive, manifest = sink.commit(ManifestDocument(HEADER))
+    assert (archive, manifest) == (str(tmp_path / "a.bin"), str(tmp_path / "a.bin.manifest.json"))
+    assert _ls(tmp_path) == ["a.bin", "a.bin.manifest.json"]
+    for name in _ls(tmp_path):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600
+    assert load_manifest(manifest)["members"] == []
+    assert load_manifest("shown", store, "a.bin.manifest.json")["archive"] == "a.bin"
+    sink.abort()  # after the commit: a no-op, never removes the committed archive
+    assert _ls(tmp_path) == ["a.bin", "a.bin.manifest.json"]
+
+
+def test_the_manifest_streams_the_member_spool(tmp_path):
+    sink = _write(LocalArchiveStore(tmp_path))
+    spool = MemberSpool(sink.spool_path)
+    spool.add({"path": "x", "type": "file"})
+    spool.add({"path": "y", "type": "dir"})
+    _a, manifest = sink.commit(spool.document(HEADER))
+    spool.discard()
+    assert [m["path"] for m in load_manifest(manifest)["members"]] == ["x", "y"]
+    assert _ls(tmp_path) == ["a.bin", "a.bin.manifest.json"]
+
+
+def test_abort_removes_what_the_sink_created_and_only_that(tmp_path):
+    store = LocalArchiveStore(tmp_path)
+    sink = _write(store)
+    sink.abort()
+    sink.abort()
+    assert _ls(tmp_path) == []
+    # a manifest .partial the sink did not create (another writer's) survives a failed commit
+    sink = _write(store)
+    (tmp_path / "a.bin.manifest.json.partial").write_text("not ours")
+    with pytest.raises(FileExistsError):
+        sink.commit(ManifestDocument(HEADER))
+    assert _ls(tmp_path) == ["a.bin.manifest.json.partial"]
+
+
+def test_a_taken_name_is_one_line_and_the_existing_archive_is_untouched(tmp_path):
+    store = LocalArchiveStore(tmp_path)
+    _write(store).commit(ManifestDocument(HEADER))
+    with pytest.raises(UsageError, match="already exists"):
+        store.create("a.bin")
+    assert _ls(tmp_path) == ["a.bin", "a.bin.manifest.json"]
+
+
+@pytest.mark.parametrize("step", BEFORE_COMMIT[:1] + ["commit.manifest-write"] + BEFORE_COMMIT[2:] + AFTER_COMMIT[:2])
+def test_an_error_at_each_commit_step_undoes_every_step(tmp_path, monkeypatch, step):
+    inject(monkeypatch, f"{step}={'enospc' if step == 'commit.manifest-write' else 'raise'}")
+    sink = _write(LocalArchiveStore(tmp_path))
+    with pytest.raises(BaseException) as info:  # noqa: PT011 - the fault point's exception is re-raised as is
+        sink.commit(ManifestDocument(HEADER))
+    if step == "commit.manifest-write":
+        assert isinstance(info.value, OSError) and info.value.errno == errno.ENOSPC
+    assert _ls(tmp_path) == []
+
+
+KILLED_SINK = """
+import sys
+from cli_recover.archive.manifest import ManifestDocument
+from cli_recover.storage import open_store
+sink = open_store(sys.argv[1]).create("a.bin")
+sink.write(b"abc" * 1000)
+sink.finish()
+sink.commit(ManifestDocument({"format": "cli-recover/manifest", "format_version": 1, "codec": {}, "bytes": {},
+                              "sha256": {}}))
+"""
+
+
+@pytest.mark.parametrize("step", BEFORE_COMMIT + AFTER_COMMIT)
+def test_a_kill_at_each_commit_step_leaves_the_old_or_the_new_state(tmp_path, step):
+    res = subprocess.run([sys.executable, "-c", KILLED_SINK, str(tmp_path)], env=fault_env(f"{step}=kill"),
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    files = _ls(tmp_path)
+    if step in BEFORE_COMMIT:  # only .partial names: the old state once the job's partials are removed
+        assert "a.bin" not in files and "a.bin.manifest.json" not in files
+        assert all(f.endswith(".partial") for f in files) and "a.bin.partial" in files
+    else:  # the archive is in place and complete; its manifest complete under one of its two names
+        assert "a.bin" in files and "a.bin.partial" not in files
+        assert (tmp_path / "a.bin").read_bytes() == b"abc" * 1000
+        (mname,) = [f for f in files if f.startswith("a.bin.manifest.json")]
+        assert json.loads((tmp_path / mname).read_text())["members"] == []
+
+
+def test_a_real_full_disk_is_an_oserror_and_abort_leaves_nothing(tmp_path):
+    with full_disk(tmp_path / "disk", "1m") as disk:
+        store = LocalArchiveStore(disk)
+        sink = store.create("big.bin")
+        with pytest.raises(OSError) as info:
+            for _ in range(4):
+                sink.write(os.urandom(1 << 20))
+            sink.finish()
+        assert info.value.errno == errno.ENOSPC
+        sink.abort()
+        assert _ls(disk) == []
+
+
+def test_the_archive_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "a.bin.partial").mkdir()  # the reserved name is a folder: open fails
+    with pytest.raises(RecoverError, match="cannot write the archive in"):
+        LocalFileSink(tmp_path / "a.bin", reserved=True)
+
+
+def test_list_stat_load_remove(tmp_path):
+    store = LocalArchiveStore(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.bin").write_bytes(b"0123456789")
+    (tmp_path / "a.bin").write_bytes(b"xy")
+    os.mkfifo(tmp_path / "fifo")
+    assert [(i.name, i.size, i.kind) for i in store.list()] == [("a.bin", 2, "file"), ("fifo", 0, "other"),
+                                                                 ("sub/b.bin", 10, "file")]
+    assert [i.name for i in store.list(recursive=False)] == ["a.bin", "fifo"]
+    assert [i.name for i in store.list("sub")] == ["sub/b.bin"]
+    assert list(LocalArchiveStore(tmp_path / "missing").list()) == []
+    assert store.stat("sub/b.bin").size == 10 and store.stat("sub").kind == "dir"
+    with pytest.raises(FileNotFoundError):
+        store.stat("nope")
+    with store.load("sub/b.bin", offset=4) as f:
+        assert f.read() == b"456789"
+    with pytest.raises(FileNotFoundError):
+        store.load("nope")
+    store.remove("a.bin")
+    store.remove("a.bin")  # a missing object is not an error
+    assert not (tmp_path / "a.bin").exists()
+    for bad in ("../x", "/etc/passwd", "", "sub/../../x"):
+        with pytest.raises(UsageError):
+            store.stat(bad)
+    assert store.locate("sub/b.bin") == str(tmp_path / "sub" / "b.bin")
+
+
+def test_remove_archive_goes_manifest_first_and_stops_at_an_error(tmp_path):
+    store = LocalArchiveStore(tmp_path)
+    assert removal_order("a.bin") == ["a.bin.manifest.json", "a.bin"]
+    _write(store).commit(ManifestDocument(HEADER))
+    seen = []
+    assert store.remove_archive("a.bin", on_removed=seen.append) == [str(tmp_path / "a.bin.manifest.json"),
+                                                                     str(tmp_path / "a.bin")]
+    assert seen == ["a.bin.manifest.json", "a.bin"] and _ls(tmp_path) == []
+    # a manifest that cannot be removed (here: a folder) keeps its archive: never a manifest alone
+    (tmp_path / "b.bin").write_bytes(b"x")
+    (tmp_path / "b.bin.manifest.json").mkdir()
+    with pytest.raises(OSError):
+        store.remove_archive("b.bin")
+    assert (tmp_path / "b.bin").exists()
+    # an archive without its manifest, and a manifest without its archive, go alone
+    (tmp_path / "c.bin").write_bytes(b"x")
+    assert store.remove_archive("c.bin") == [str(tmp_path / "c.bin")]
+
+
+def test_open_store_and_store_for(tmp_path):
+    assert open_store(str(tmp_path)).root == tmp_path
+    assert open_store(f"file://{tmp_path}").root == tmp_path
+    store, name = store_for(tmp_path / "x" / "a.tar.zst")
+    assert (store.root, name) == (tmp_path / "x", "a.tar.zst")
+    assert store_for("a.tar")[0].root.as_posix() == "."
+    for bad in ("", "  "):
+        with pytest.raises(UsageError):
+            open_store(bad)
+    with pytest.raises(UsageError) as info:
+        store_for("s3://AKIA:hunter2@bucket/prefix/a.tar.zst")
+    assert "not supported yet" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_redact_location():
+    assert redact_location("/srv/backups") == "/srv/backups"
+    assert redact_location("s3://bucket/p/") == "s3://bucket/p/"
+    assert redact_location("https://user:pw@minio:9000/b?X-Amz-Signature=abc&part=2") == \
+        "https://user:***@minio:9000/b?X-Amz-Signature=***&part=2"
+    assert "tok" not in redact_location("az://c/p?sig=tok&sv=1")
+
+
+def test_the_manifest_command_hides_secrets_but_keeps_its_shape():
+    argv = ["env", "PGPASSWORD=hunter2", "MYSQL_PWD=s3cr3t", "PATH=/bin", "pg_dump", "--password=x1",
+            "--db-password", "x2", "--host", "db", "postgres://u:x3@db/app", "-C", "/data", "--", "."]
+    out = redact_command(argv, secrets=("plain-secret",))
+    assert len(out) == len(argv)
+    assert not any(s in " ".join(out) for s in ("hunter2", "s3cr3t", "x1", "x2", "x3"))
+    assert out[:4] == ["env", "PGPASSWORD=***", "MYSQL_PWD=***", "PATH=/bin"]
+    assert out[-3:] == ["/data", "--", "."] and "db" in out
+    assert redact_command(["cat", "plain-secret"], secrets=("plain-secret",)) == ["cat", "***"]
+    tar = ["tar", "-c", "-f", "-", "-C", "/srv/uploads", "--", "."]
+    assert redact_command(tar) == tar
