@@ -226,3 +226,136 @@ def test_the_manifest_command_hides_secrets_but_keeps_its_shape():
     assert redact_command(["cat", "plain-secret"], secrets=("plain-secret",)) == ["cat", "***"]
     tar = ["tar", "-c", "-f", "-", "-C", "/srv/uploads", "--", "."]
     assert redact_command(tar) == tar
+
+
+# --- the consumers go through the seams ---------------------------------------------------------
+
+
+class RecordingStore(LocalArchiveStore):
+    """A real folder store that also notes which of its methods were called."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.calls: list[tuple[str, str]] = []
+
+    def stat(self, name):
+        self.calls.append(("stat", name))
+        return super().stat(name)
+
+    def load(self, name, offset=0):
+        self.calls.append(("load", name))
+        return super().load(name, offset)
+
+    def remove(self, name):
+        self.calls.append(("remove", name))
+        return super().remove(name)
+
+
+class MemorySink:
+    """A sink that is not a file: what a remote store's sink looks like to the pipeline."""
+
+    def __init__(self, tmp_path):
+        self.name, self.where, self.spool_path = "mem.tar", "memory", tmp_path / ".members-mem.tar.jsonl"
+        self.data, self.manifest, self.events = bytearray(), None, []
+
+    def write(self, data):
+        self.data += data
+
+    def finish(self):
+        self.events.append("finish")
+        return len(self.data)
+
+    def commit(self, manifest):
+        import io
+
+        buf = io.StringIO()
+        manifest.write_to(buf)
+        manifest.done()
+        self.manifest = json.loads(buf.getvalue())
+        self.events.append("commit")
+        return "mem://mem.tar", "mem://mem.tar.manifest.json"
+
+    def abort(self):
+        self.events.append("abort")
+
+
+def _tar_request(src, sink, argv=None):
+    from pathlib import Path
+
+    from cli_recover.archive.pipeline import BackupRequest
+    from cli_recover.kube.local import LocalTarget
+
+    return BackupRequest(target=LocalTarget(), argv=argv or ["tar", "-c", "-f", "-", "-C", str(src), "--", "."],
+                         output=Path("mem.tar"), codec="none", level=None, provider="filesystem",
+                         source={"path": str(src)}, sink=sink)
+
+
+def test_the_pipeline_writes_only_through_its_sink(tmp_path):
+    import tarfile
+    from io import BytesIO
+
+    from cli_recover.archive.pipeline import run_backup
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_text("hello\n")
+    sink = MemorySink(tmp_path)
+    header = run_backup(_tar_request(src, sink))
+    assert sink.events == ["finish", "commit"]
+    assert header["archive_path"] == "mem://mem.tar" and header["bytes"]["stored"] == len(sink.data)
+    assert [m["path"] for m in sink.manifest["members"]] == [".", "f.txt"]
+    assert "f.txt" in tarfile.open(fileobj=BytesIO(bytes(sink.data))).getnames()[-1]
+    assert _ls(tmp_path) == ["src"]  # the spool is gone; nothing else was written beside it
+
+
+def test_a_failed_producer_aborts_the_sink(tmp_path):
+    from cli_recover.archive.pipeline import run_backup
+    from cli_recover.errors import ProducerError
+
+    sink = MemorySink(tmp_path)
+    with pytest.raises(ProducerError):
+        run_backup(_tar_request(tmp_path / "missing", sink))
+    assert sink.events[-1] == "abort" and "commit" not in sink.events
+    assert _ls(tmp_path) == []
+
+
+def test_the_catalog_reads_through_the_store(tmp_path):
+    from cli_recover.archive.catalog import catalog
+
+    store = RecordingStore(tmp_path)
+    _write(store).commit(ManifestDocument(HEADER))
+    (tmp_path / "b.tar").write_bytes(b"x" * 10)
+    entries = catalog(store)
+    assert {e["name"]: e["status"] for e in entries} == {"a.bin": "ok", "b.tar": "no manifest"}
+    assert ("load", "a.bin.manifest.json") in store.calls and ("stat", "a.bin") in store.calls
+    assert catalog(tmp_path) == entries  # a folder path is opened as a store
+
+
+def test_cleanup_finds_and_removes_backups_through_the_store_manifest_first(tmp_path, data_home):
+    from cli_recover.engine import cleanup
+
+    store = RecordingStore(tmp_path / "archives")
+    (tmp_path / "archives" / "sub").mkdir(parents=True)
+    _write(store, "sub/a.bin").commit(ManifestDocument(HEADER))
+    (tmp_path / "archives" / "stray.partial").write_bytes(b"x")
+    items = cleanup.plan(("backups",), older_than=0, archives=store)
+    assert sorted(i.names[-1] for i in items) == ["stray.partial", "sub/a.bin"]
+    cleanup.execute(items)
+    removes = [name for op, name in store.calls if op == "remove"]
+    assert sorted(removes) == ["stray.partial", "sub/a.bin", "sub/a.bin.manifest.json"]
+    assert removes.index("sub/a.bin.manifest.json") < removes.index("sub/a.bin")
+    assert _ls(tmp_path / "archives" / "sub") == [] and _ls(tmp_path / "archives") == ["sub"]
+
+
+def test_retention_removes_a_schedules_archive_through_its_folders_store(tmp_path):
+    from cli_recover.storage import remove_archive_at
+
+    store = LocalArchiveStore(tmp_path)
+    _write(store).commit(ManifestDocument(HEADER))
+    logged = []
+    assert remove_archive_at(str(tmp_path / "a.bin"), logged.append) == [str(tmp_path / "a.bin.manifest.json"),
+                                                                         str(tmp_path / "a.bin")]
+    (tmp_path / "b.bin").write_bytes(b"x")
+    (tmp_path / "b.bin.manifest.json").mkdir()
+    assert remove_archive_at(str(tmp_path / "b.bin"), logged.append) == []
+    assert len(logged) == 1 and "could not remove" in logged[0] and (tmp_path / "b.bin").exists()

@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from cli_recover.errors import UsageError
 from cli_recover.storage.base import ArchiveStore, ObjectInfo, Sink, removal_order
 
-__all__ = ["ArchiveStore", "ObjectInfo", "Sink", "open_store", "redact_location", "removal_order", "store_for"]
+__all__ = ["ArchiveStore", "ObjectInfo", "Sink", "open_store", "redact_location", "removal_order",
+           "remove_archive_at", "store_for"]
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _SECRET_PARAM = re.compile(r"(?i)(secret|token|password|passwd|key|sig|signature|credential)")
@@ -66,3 +67,14 @@ def store_for(archive: str | os.PathLike) -> tuple[ArchiveStore, str]:
         return open_store(head + "/"), name
     path = os.path.expanduser(text)
     return open_store(os.path.dirname(path) or "."), os.path.basename(path)
+
+
+def remove_archive_at(archive: str | os.PathLike, log=lambda _m: None) -> list[str]:
+    """Remove the archive and its manifest (manifest first, `ArchiveStore.remove_archive`) through
+    the store of its location; a failure is logged as one line and stops there. Returns what went."""
+    store, name = store_for(archive)
+    try:
+        return store.remove_archive(name)
+    except OSError as exc:
+        log(f"could not remove {exc.filename or archive}: {exc.strerror or exc}")
+        return []
