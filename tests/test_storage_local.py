@@ -359,3 +359,34 @@ def test_retention_removes_a_schedules_archive_through_its_folders_store(tmp_pat
     (tmp_path / "b.bin.manifest.json").mkdir()
     assert remove_archive_at(str(tmp_path / "b.bin"), logged.append) == []
     assert len(logged) == 1 and "could not remove" in logged[0] and (tmp_path / "b.bin").exists()
+
+
+def test_cleanup_that_cannot_remove_a_manifest_keeps_its_archive(tmp_path, data_home):
+    # before the store owned the order, cleanup went on to remove the archive: a manifest left alone
+    from cli_recover.engine import cleanup
+
+    backups = data_home / "backups"
+    _write(LocalArchiveStore(backups)).commit(ManifestDocument(HEADER))
+    (item,) = cleanup.plan(("backups",), older_than=0)
+    (backups / "a.bin.manifest.json").unlink()
+    (backups / "a.bin.manifest.json").mkdir()  # now it cannot be unlinked
+    (backups / "a.bin.manifest.json" / "x").write_text("x")
+    cleanup.execute([item])
+    assert item.removed == [] and "could not remove" in item.note
+    assert (backups / "a.bin").exists()
+
+
+def test_a_backup_manifest_on_disk_holds_no_secret_of_the_producer_argv(tmp_path):
+    from cli_recover.archive.pipeline import run_backup
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_text("hello\n")
+    req = _tar_request(src, None, argv=["env", "PGPASSWORD=hunter2", "tar", "-c", "-f", "-", "-C", str(src), "--", "."])
+    req.output = tmp_path / "out" / "a.tar"
+    header = run_backup(req)
+    text = (tmp_path / "out" / "a.tar.manifest.json").read_text()
+    assert "hunter2" not in text
+    assert json.loads(text)["stream"]["command"][:3] == ["env", "PGPASSWORD=***", "tar"]
+    assert header["archive_path"] == str(tmp_path / "out" / "a.tar")
+    assert _ls(tmp_path / "out") == ["a.tar", "a.tar.manifest.json"]
