@@ -184,12 +184,11 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     """Runs one backup stream to completion. Returns the manifest header (without members)."""
     limit_malloc_arenas()
     info = codec_info(req.codec)
-    out = Path(req.output)
-    if req.sink is None:
-        from cli_recover.storage.local import LocalFileSink
+    if req.sink is None:  # the store of the output's folder; it reserves the name unless the caller did
+        from cli_recover.storage import store_for
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sink = LocalFileSink(out, reserved=req.reserved)  # reserves the name unless the caller did
+        store, name = store_for(Path(req.output))
+        sink = store.create(name, reserved=req.reserved)
     else:
         sink = req.sink
     started, t0 = utc_now(), time.monotonic()
@@ -386,11 +385,20 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
 # Reading archives back: shared by verify and restore
 
 
+def open_stored(path) -> tuple:
+    """(binary reader, size) of an archive, read through the store of its folder (storage/)."""
+    from cli_recover.storage import store_for
+
+    store, name = store_for(path)
+    size = store.stat(name).size
+    return store.load(name), size
+
+
 def hash_file(path: Path, progress: Progress | None = None, cancel: threading.Event | None = None) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
-    total = path.stat().st_size
-    with open(path, "rb", buffering=0) as f:
+    f, total = open_stored(path)
+    with f:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while True:
@@ -414,14 +422,14 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
     codec_info(codec)  # an unknown (or mistyped) codec name: one clear line, before any thread starts
     q: queue.Queue = queue.Queue(QUEUE_DEPTH)
     state: dict = {"error": None}
-    total = path.stat().st_size
+    reader, total = open_stored(path)
     stop, ended = threading.Event(), threading.Event()
     tap = _Tap(stored_hash)
 
     def produce() -> None:
         try:  # from the first instruction: the reader always learns the end or the error
             fault_point("stage.decompress.start")
-            with open(path, "rb", buffering=0) as f:
+            with reader as f:
                 tap.f = f
                 dec = Decompressor(tap, codec)
                 first = True
@@ -437,6 +445,7 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
         except BaseException as exc:  # noqa: BLE001 - re-raised in the reader
             state["error"] = exc
         finally:
+            reader.close()  # (also when a fault point fired before it was read)
             ended.set()
 
     thread = threading.Thread(target=produce, name="decompress", daemon=True)
