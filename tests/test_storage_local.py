@@ -390,3 +390,19 @@ def test_a_backup_manifest_on_disk_holds_no_secret_of_the_producer_argv(tmp_path
     assert json.loads(text)["stream"]["command"][:3] == ["env", "PGPASSWORD=***", "tar"]
     assert header["archive_path"] == str(tmp_path / "out" / "a.tar")
     assert _ls(tmp_path / "out") == ["a.tar", "a.tar.manifest.json"]
+
+
+def test_a_store_url_on_the_command_line_is_one_line_and_file_urls_work(tmp_path, data_home):
+    from tests.jobs_helpers import cli
+
+    store = LocalArchiveStore(tmp_path)
+    _write(store, "a.tar").commit(ManifestDocument({**HEADER, "archive": "a.tar"}))
+    for args in (["list", "--dir", "s3://AKIA:hunter2@bucket/p/"], ["verify", "s3://AKIA:hunter2@bucket/p/a.tar"]):
+        res = cli(*args)
+        assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "not supported yet" in res.stderr
+        assert "hunter2" not in res.stderr
+    listed = json.loads(cli("list", "--dir", f"file://{tmp_path}", "-o", "json").stdout)
+    assert [(e["name"], e["status"], e["archive"]) for e in listed] == [("a.tar", "ok", str(tmp_path / "a.tar"))]
+    res = cli("list", "--dir", str(tmp_path / "missing"))
+    assert res.returncode != 0 and "no such folder" in res.stderr

@@ -24,9 +24,13 @@ def open_archive(path: str | os.PathLike) -> tuple[Path, dict | None, str]:
     from cli_recover.archive.manifest import load_manifest
     from cli_recover.storage import store_for
 
-    if not str(path).strip():
+    text = str(path)
+    if not text.strip():
         raise UsageError("no archive given (an empty path)")
-    archive = Path(path).expanduser()
+    if "://" in text:  # a store URL: `file://` is its path, any other store is one line until it exists
+        store, name = store_for(text)
+        text = store.locate(name)
+    archive = Path(text).expanduser()
     if str(archive).endswith(".manifest.json"):
         archive = Path(str(archive)[: -len(".manifest.json")])
     store, name = store_for(archive)
