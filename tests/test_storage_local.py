@@ -406,3 +406,17 @@ def test_a_store_url_on_the_command_line_is_one_line_and_file_urls_work(tmp_path
     assert [(e["name"], e["status"], e["archive"]) for e in listed] == [("a.tar", "ok", str(tmp_path / "a.tar"))]
     res = cli("list", "--dir", str(tmp_path / "missing"))
     assert res.returncode != 0 and "no such folder" in res.stderr
+
+
+def test_create_reserves_a_unique_name_and_lists_the_partial_outputs(tmp_path):
+    store = LocalArchiveStore(tmp_path)
+    first = store.create("a.tar.zst", unique=True, extension=".tar.zst")
+    second = store.create("a.tar.zst", unique=True, extension=".tar.zst")
+    assert (first.name, second.name) == ("a.tar.zst", "a-2.tar.zst")
+    assert second.partial_outputs == [str(tmp_path / "a-2.tar.zst.partial"), str(tmp_path / ".members-a-2.tar.zst.jsonl"),
+                                      str(tmp_path / "a-2.tar.zst.manifest.json.partial")]
+    with pytest.raises(UsageError, match="a backup to it is running or was killed"):
+        store.create("a.tar.zst")
+    first.abort()
+    second.abort()
+    assert _ls(tmp_path) == []

@@ -44,6 +44,7 @@ class Sink(Protocol):
     name: str  # the archive's name in its store
     where: str  # where it goes, for messages (a folder; later a store's describe())
     spool_path: Path  # a local scratch file for the member index (the pipeline creates and removes it)
+    partial_outputs: list[str]  # what the job records as its own to clean up if it dies uncommitted
 
     def write(self, data: bytes) -> None:
         """Append stored (compressed) bytes. Called from the pipeline's store stage only."""
@@ -73,9 +74,10 @@ class ArchiveStore(Protocol):
     def local_path(self, name: str) -> Path | None:
         """A filesystem path for the object when the store is a local folder, else None."""
 
-    def create(self, name: str, *, reserved: bool = False) -> Sink:
-        """A sink writing a new archive `name` (restic: Save). `reserved`: its name was already
-        reserved (locally: the `.partial` exists, created by the caller)."""
+    def create(self, name: str, *, reserved: bool = False, unique: bool = False, extension: str = "") -> Sink:
+        """A sink writing a new archive (restic: Save); `sink.name` is the name it got. The name is
+        reserved here (a taken one is a one-line error, or with `unique` gets `-2`, `-3`... before
+        `extension`) unless `reserved`: the caller already did (locally: created the `.partial`)."""
 
     def load(self, name: str, offset: int = 0) -> BinaryIO:
         """A binary reader of the object from offset (restic: Load). FileNotFoundError if missing."""

@@ -24,6 +24,7 @@ from typing import BinaryIO
 from cli_recover.archive.manifest import (
     manifest_partial_path,
     manifest_path,
+    partial_outputs,
     partial_path,
     reserve_output,
     spool_path,
@@ -59,6 +60,11 @@ class LocalFileSink:
     @property
     def where(self) -> str:
         return str(self.archive.parent)
+
+    @property
+    def partial_outputs(self) -> list[str]:
+        """What a job registers as its own to remove if it dies before the commit."""
+        return [str(p) for p in partial_outputs(self.archive)]
 
     def write(self, data: bytes) -> None:
         self._f.write(data)
@@ -143,10 +149,12 @@ class LocalArchiveStore:
     def local_path(self, name: str) -> Path:
         return self._path(name)
 
-    def create(self, name: str, *, reserved: bool = False) -> LocalFileSink:
+    def create(self, name: str, *, reserved: bool = False, unique: bool = False, extension: str = "") -> LocalFileSink:
         path = self._path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return LocalFileSink(path, reserved=reserved)
+        if not reserved:  # a taken name: one line, or with unique the next free `-2`, `-3`... before extension
+            path = reserve_output(path, extension=extension, unique=unique)
+        return LocalFileSink(path, reserved=True)
 
     def load(self, name: str, offset: int = 0) -> BinaryIO:
         f = open(self._path(name), "rb", buffering=0)  # noqa: SIM115 - the caller closes it
