@@ -1,32 +1,33 @@
-"""The catalog of archives in a folder, read from their manifests (`cli-recover list`, the app's History)."""
+"""The catalog of archives in a store's top level, read from their manifests (`cli-recover list`, the
+app's History). Works on any storage.base.ArchiveStore; a folder path is opened as one."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 
-def catalog(directory: Path) -> list[dict]:
-    """Every archive in directory, from its manifest (archives without one are listed too)."""
+def catalog(where) -> list[dict]:
+    """Every archive in `where` (an ArchiveStore, or a folder path), from its manifest (archives
+    without one are listed too)."""
     from cli_recover.archive.manifest import SUFFIX, load_manifest
     from cli_recover.errors import RecoverError
+    from cli_recover.storage import open_store
 
+    store = open_store(where) if isinstance(where, (str, os.PathLike)) else where
+    infos = {i.name: i for i in store.list(recursive=False)}
     entries = []
-    if not directory.is_dir():
-        return entries
-    names = {p.name for p in directory.iterdir()}
-    for name in sorted(names):
-        path = directory / name
+    for name in sorted(infos):
         if name.endswith(SUFFIX):
             archive_name = name[: -len(SUFFIX)]
             try:
-                m = load_manifest(path)
-            except RecoverError as exc:
-                entries.append({"archive": str(directory / archive_name), "name": archive_name,
+                m = load_manifest(store.locate(name), store, name)
+            except (RecoverError, OSError) as exc:
+                entries.append({"archive": store.locate(archive_name), "name": archive_name,
                                 "status": f"bad manifest: {exc}"})
                 continue
             codec, size, sha = _obj(m, "codec"), _obj(m, "bytes"), _obj(m, "sha256")
             entries.append({
-                "archive": str(directory / archive_name),
+                "archive": store.locate(archive_name),
                 "name": archive_name,
                 "created": m.get("created"),
                 "provider": m.get("provider"),
@@ -37,25 +38,22 @@ def catalog(directory: Path) -> list[dict]:
                 "stored_bytes": size.get("stored"),
                 "members": m.get("members_count"),
                 "sha256": sha.get("stored"),
-                "status": _status(directory / archive_name, size.get("stored")),
+                "status": _status(store, archive_name, size.get("stored")),
             })
-        elif ".tar" in name and not name.startswith(".") and not name.endswith(".partial") and name + SUFFIX not in names:
-            try:
-                stored = (directory / name).stat().st_size
-            except OSError:
-                continue  # gone since the listing
+        elif ".tar" in name and not name.startswith(".") and not name.endswith(".partial") and name + SUFFIX not in infos:
             status = "no manifest"
-            if name + SUFFIX + ".partial" in names:  # a backup between its two renames (docs/FORMAT.md)
+            if name + SUFFIX + ".partial" in infos:  # a backup between its two renames (docs/FORMAT.md)
                 status = "manifest not committed yet (running or killed backup: `cli-recover status` finishes it)"
-            entries.append({"archive": str(path), "name": name, "status": status, "stored_bytes": stored})
+            entries.append({"archive": store.locate(name), "name": name, "status": status,
+                            "stored_bytes": infos[name].size})
     entries.sort(key=lambda e: (str(e.get("created") or ""), e.get("name") or ""), reverse=True)
     return entries
 
 
-def _status(archive: Path, stored) -> str:
+def _status(store, name: str, stored) -> str:
     """ok, archive missing, or size mismatch: a stat, not a checksum (that is `verify`)."""
     try:
-        actual = archive.stat().st_size
+        actual = store.stat(name).size
     except FileNotFoundError:
         return "archive missing"
     except OSError as exc:

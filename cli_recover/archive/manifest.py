@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from cli_recover.errors import UsageError
@@ -116,26 +117,62 @@ class MemberSpool:
         except FileNotFoundError:
             pass
 
-    def write_manifest(self, header: dict, dest: Path) -> None:
-        """Writes header + members to dest (created exclusively, 0600) and fsyncs it, then drops the
-        spool. dest is the manifest's .partial name: the caller renames it into place after the
-        archive (see docs/FORMAT.md, "How a backup commits")."""
+    def document(self, header: dict) -> ManifestDocument:
+        """The manifest (header + the spooled members) for a sink to write (storage/base.Sink.commit)."""
         self.close()
-        body = _dumps(header, indent=1)
+        return ManifestDocument(header, self.path, done=self.discard)
+
+
+class ManifestDocument:
+    """A manifest ready to be written: the header and the member spool it streams from (a backup of
+    millions of files never holds its index in memory)."""
+
+    def __init__(self, header: dict, spool: str | os.PathLike | None = None, done=None):
+        self.header, self.spool, self._done = header, spool, done
+
+    def done(self) -> None:
+        if self._done is not None:
+            self._done()
+
+    def write_to(self, out) -> None:
+        body = _dumps(self.header, indent=1)
         assert body.endswith("}")
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out, open(self.path, encoding="utf-8") as lines:
-            out.write(body[:-1].rstrip() + ',\n "members": [')
-            fault_point("commit.manifest-write")  # half of the manifest is written
-            first = True
-            for line in lines:
-                out.write("\n  " if first else ",\n  ")
-                out.write(line.rstrip("\n"))
-                first = False
-            out.write("\n ]\n}\n")
-            out.flush()
-            os.fsync(out.fileno())
-        self.discard()
+        out.write(body[:-1].rstrip() + ',\n "members": [')
+        fault_point("commit.manifest-write")  # half of the manifest is written
+        first = True
+        if self.spool is not None:
+            with open(self.spool, encoding="utf-8") as lines:
+                for line in lines:
+                    out.write("\n  " if first else ",\n  ")
+                    out.write(line.rstrip("\n"))
+                    first = False
+        out.write("\n ]\n}\n")
+
+
+# What the manifest's `stream.command` may show of the producer's argv. A value is hidden when it
+# follows or is glued to a secret-looking option (`--password X`, `--token=X`), is a secret-looking
+# environment assignment (`PGPASSWORD=X`, `MYSQL_PWD=X`), holds URL credentials (`scheme://u:X@`),
+# or is one of the values the provider marked secret (`BackupRequest.secrets`). The argv shape stays,
+# so readers of the field keep working; what reaches the producer is never changed.
+_ENV_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+
+
+def _secret_env(name: str) -> bool:
+    """PGPASSWORD, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN: a part that ends with a secret word."""
+    return any(part.endswith(("PASSWORD", "PASSWD", "PWD", "SECRET", "TOKEN", "KEY"))
+               for part in name.upper().split("_") if part) and name != "PWD"  # PWD: the shell's folder
+
+
+def redact_command(argv: list[str], secrets: tuple[str, ...] | list[str] = ()) -> list[str]:
+    from cli_recover.engine.model import REDACTED, is_secret_name, redact_argv, redact_text
+
+    out = []
+    for arg in redact_argv([str(a) for a in argv]):
+        m = _ENV_ASSIGN.match(arg)
+        if m and m.group(2) and (is_secret_name(m.group(1)) or _secret_env(m.group(1))):
+            arg = f"{m.group(1)}={REDACTED}"
+        out.append(redact_text(arg, [s for s in secrets if s]))
+    return out
 
 
 def _dumps(obj, **kwargs) -> str:
@@ -151,10 +188,16 @@ def _dumps(obj, **kwargs) -> str:
     return text
 
 
-def load_manifest(path: str | os.PathLike) -> dict:
+def load_manifest(path: str | os.PathLike, store=None, name: str | None = None) -> dict:
+    """The manifest at path; with a store (storage/base.ArchiveStore), object `name` read from it
+    (path is then only what the messages call it)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        if store is not None:
+            with store.load(name) as raw:
+                data = json.loads(raw.read().decode("utf-8"))
+        else:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
     except FileNotFoundError:
         raise UsageError(f"no manifest at {path}") from None
     except (OSError, ValueError) as exc:

@@ -1,5 +1,5 @@
 """The byte pipeline. Backup: producer stdout -> (tar index, sha256, byte count) -> compress ->
-sha256 -> `<archive>.partial` -> fsync -> rename. Restore: archive -> decompress -> (guard, sha256)
+sha256 -> a `Sink` (storage/: locally `<archive>.partial` -> fsync -> rename). Restore: archive -> decompress -> (guard, sha256)
 -> consumer stdin. The producer/consumer is a `StreamProcess` from any target (local host or pod).
 
 Nothing half-done looks done: the archive is renamed into place only after the producer exited
@@ -34,16 +34,11 @@ from cli_recover.archive.manifest import (
     FORMAT,
     FORMAT_VERSION,
     MemberSpool,
-    manifest_partial_path,
-    manifest_path,
-    partial_path,
-    reserve_output,
-    spool_path,
+    redact_command,
 )
 from cli_recover.archive.tarindex import Member, TarIndexer
 from cli_recover.archive.tarwrite import CanonicalTar
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
-from cli_recover.fsutil import fsync_dir
 from cli_recover.testhooks import fault_point
 
 CHUNK = 1 << 20
@@ -125,6 +120,8 @@ class BackupRequest:
     estimate: Callable[[], int | None] | None = None  # run in a thread; total for progress
     threads: int | None = None
     reserved: bool = False  # the caller created `<output>.partial` (manifest.reserve_output)
+    sink: object | None = None  # a storage.base.Sink; None: a LocalFileSink for `output`
+    secrets: tuple[str, ...] = ()  # values the provider marked secret: never in the manifest
 
 
 class _Stage(threading.Thread):
@@ -222,11 +219,13 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     """Runs one backup stream to completion. Returns the manifest header (without members)."""
     limit_malloc_arenas()
     info = codec_info(req.codec)
-    out = Path(req.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial, mpartial, mpath = partial_path(out), manifest_partial_path(out), manifest_path(out)
-    if not req.reserved:
-        reserve_output(out)  # the name is ours from here (or a one-line error)
+    if req.sink is None:  # the store of the output's folder; it reserves the name unless the caller did
+        from cli_recover.storage import store_for
+
+        store, name = store_for(Path(req.output))
+        sink = store.create(name, reserved=req.reserved)
+    else:
+        sink = req.sink
     started, t0 = utc_now(), time.monotonic()
 
     total: list[int | None] = [None]
@@ -259,27 +258,19 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             indexer.finish()
 
     try:
-        # the .partial we reserved (created exclusively): never one another backup is writing
-        f = os.fdopen(os.open(partial, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW), "wb")
+        spool = MemberSpool(sink.spool_path)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise RecoverError(f"cannot write the archive in {out.parent}: {exc.strerror or exc}") from None
-    try:
-        spool = MemberSpool(spool_path(out))
-    except OSError as exc:
-        f.close()
-        partial.unlink(missing_ok=True)
-        raise RecoverError(f"cannot write the member index next to {out.name}: {exc.strerror or exc}") from None
+        sink.abort()
+        raise RecoverError(f"cannot write the member index next to {sink.name}: {exc.strerror or exc}") from None
     compressor = Compressor(req.codec, req.level, req.threads)
 
     def store_chunk(data: bytes) -> None:
         stored_hash.update(data)
         counts["stored"] += len(data)
-        f.write(data)
+        sink.write(data)
 
     def store_finish() -> None:
-        f.flush()
-        os.fsync(f.fileno())
+        counts["file"] = sink.finish()  # durable, not yet visible
 
     # compress and store run in separate threads: the codec never waits for sha256 or the disk
     halt = threading.Event()
@@ -342,18 +333,10 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
             stage.wait(cancel)
         writer.put(None, cancel)  # after the compressor's last output
         writer.wait(cancel)
-        try:
-            f.close()
-        except OSError as exc:  # a failed write left bytes in the buffer (disk full): already reported
-            if failure is None and writer.error is None:
-                writer.error = exc
 
     def _abort(exc: BaseException):
         spool.discard()
-        try:
-            partial.unlink()
-        except FileNotFoundError:
-            pass
+        sink.abort()
         return exc
 
     if failure is not None:
@@ -386,7 +369,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     stage_errors()
     if indexer is not None and indexer.bytes_seen != counts["raw"]:
         raise _abort(IntegrityError("byte counts disagree between reader and index; no archive was written"))
-    if counts["stored"] != partial.stat().st_size:
+    if counts["stored"] != counts.get("file"):
         raise _abort(IntegrityError("stored byte count disagrees with the file size; no archive was written"))
 
     warnings = []
@@ -398,7 +381,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         "format_version": FORMAT_VERSION,
         "tool": "cli-recover",
         "tool_version": __version__,
-        "archive": out.name,
+        "archive": sink.name,
         "kind": "backup",
         "provider": req.provider,
         "source": req.source,
@@ -407,7 +390,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         "finished": finished,
         "duration_seconds": round(time.monotonic() - t0, 3),
         "host": socket.gethostname(),
-        "stream": {"type": req.stream_type, "command": req.argv, "member_prefix": prefix[0] if prefix else ""},
+        "stream": {"type": req.stream_type, "command": redact_command(req.argv, req.secrets), "member_prefix": prefix[0] if prefix else ""},
         "codec": {"name": req.codec, "level": req.level, "extension": info.extension},
         "bytes": {"raw": counts["raw"], "stored": counts["stored"],
                   "content": indexer.content_bytes if indexer else None},
@@ -416,37 +399,20 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         "options": req.options,
         "warnings": warnings,
     }
-    # The commit (docs/FORMAT.md, "How a backup commits"): both files are complete and durable
-    # under their .partial names before either is renamed; the archive is renamed first (the commit
-    # point), then the manifest. A reader never sees a manifest without its archive, and a crash
-    # between the renames leaves an archive whose complete manifest is still `.partial`: the
-    # vanished-job check (engine/store.py) finishes that rename.
-    renamed: list[Path] = []
+    # The commit (docs/FORMAT.md, "How a backup commits"; storage/local.py for a folder): archive
+    # and manifest complete and durable before either becomes visible, the archive first. The sink
+    # undoes its own steps on error; the member spool goes here.
     try:
-        fault_point("commit.archive-synced")
-        spool.write_manifest(header, mpartial)  # written and fsynced, not renamed
-        fsync_dir(out.parent)  # both .partial names are durable before the first rename
-        fault_point("commit.manifest-written")
-        os.replace(partial, out)  # the commit point: the archive exists only when complete
-        renamed.append(out)
-        fault_point("commit.archive-renamed")
-        os.replace(mpartial, mpath)
-        renamed.append(mpath)
-        fault_point("commit.manifest-renamed")
-        fsync_dir(out.parent)
-        fault_point("commit.dir-synced")
+        archive_at, manifest_at = sink.commit(spool.document(header))
     except BaseException as exc:
-        for p in reversed(renamed):  # the manifest goes before its archive
-            p.unlink(missing_ok=True)
-        mpartial.unlink(missing_ok=True)
         _abort(exc)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise RecoverError(f"no space left on the device holding {out.parent} while writing the manifest; "
+            raise RecoverError(f"no space left on the device holding {sink.where} while writing the manifest; "
                                "no archive was written") from None
         raise RecoverError(f"cannot finish the archive: {exc}; no archive was written") from None
     spool.discard()
-    header["archive_path"] = str(out)
-    header["manifest_path"] = str(mpath)
+    header["archive_path"] = archive_at
+    header["manifest_path"] = manifest_at
     return header
 
 
@@ -454,11 +420,20 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
 # Reading archives back: shared by verify and restore
 
 
+def open_stored(path) -> tuple:
+    """(binary reader, size) of an archive, read through the store of its folder (storage/)."""
+    from cli_recover.storage import store_for
+
+    store, name = store_for(path)
+    size = store.stat(name).size
+    return store.load(name), size
+
+
 def hash_file(path: Path, progress: Progress | None = None, cancel: threading.Event | None = None) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
-    total = path.stat().st_size
-    with open(path, "rb", buffering=0) as f:
+    f, total = open_stored(path)
+    with f:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while True:
@@ -482,14 +457,14 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
     codec_info(codec)  # an unknown (or mistyped) codec name: one clear line, before any thread starts
     q: queue.Queue = queue.Queue(QUEUE_DEPTH)
     state: dict = {"error": None}
-    total = path.stat().st_size
+    reader, total = open_stored(path)
     stop, ended = threading.Event(), threading.Event()
     tap = _Tap(stored_hash)
 
     def produce() -> None:
         try:  # from the first instruction: the reader always learns the end or the error
             fault_point("stage.decompress.start")
-            with open(path, "rb", buffering=0) as f:
+            with reader as f:
                 tap.f = f
                 dec = Decompressor(tap, codec)
                 first = True
@@ -505,6 +480,7 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
         except BaseException as exc:  # noqa: BLE001 - re-raised in the reader
             state["error"] = exc
         finally:
+            reader.close()  # (also when a fault point fired before it was read)
             ended.set()
 
     thread = threading.Thread(target=produce, name="decompress", daemon=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cli_recover.archive.codecs import detect_codec
 from cli_recover.archive.guard import ABSENT, DIR, LINK, OTHER, KnownDisk, LocalDisk, RestoreGuard
-from cli_recover.archive.manifest import find_manifest, manifest_path
+from cli_recover.archive.manifest import manifest_path
 from cli_recover.archive.pipeline import Progress, hash_file, stream_archive
 from cli_recover.archive.tarindex import Member, TarIndexer
 from cli_recover.errors import IntegrityError, ProducerError, RecoverError, UsageError
@@ -19,26 +19,51 @@ MAX_LISTED = 50
 
 
 def open_archive(path: str | os.PathLike) -> tuple[Path, dict | None, str]:
-    """(archive path, manifest or None, codec) with one-line errors for bad input."""
-    if not str(path).strip():
+    """(archive path, manifest or None, codec) with one-line errors for bad input. The archive is
+    looked up through the store of its folder (storage.store_for)."""
+    from cli_recover.archive.codecs import codec_info
+    from cli_recover.archive.manifest import load_manifest
+    from cli_recover.storage import store_for
+
+    text = str(path)
+    if not text.strip():
         raise UsageError("no archive given (an empty path)")
-    archive = Path(path).expanduser()
+    if "://" in text:  # a store URL: `file://` is its path, any other store is one line until it exists
+        store, name = store_for(text)
+        text = store.locate(name)
+    archive = Path(text).expanduser()
     if str(archive).endswith(".manifest.json"):
         archive = Path(str(archive)[: -len(".manifest.json")])
-    if not archive.exists():
-        if archive.with_name(archive.name + ".partial").exists():
-            raise UsageError(f"{archive} is incomplete (only {archive.name}.partial exists: the backup did not finish)")
-        raise UsageError(f"no such archive: {archive}")
-    if archive.is_dir():
+    store, name = store_for(archive)
+    if not name or name in (".", ".."):
         raise UsageError(f"{archive} is a folder, not an archive")
-    if not archive.is_file():  # a FIFO or a device would block or never end
+    try:
+        info = store.stat(name)
+    except FileNotFoundError:
+        if _exists(store, name + ".partial"):
+            raise UsageError(f"{archive} is incomplete (only {archive.name}.partial exists: the backup did not finish)") from None
+        raise UsageError(f"no such archive: {archive}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {archive}: {exc.strerror or exc}") from None
+    if info.kind == "dir":
+        raise UsageError(f"{archive} is a folder, not an archive")
+    if info.kind != "file":  # a FIFO or a device would block or never end
         raise UsageError(f"{archive} is not a regular file, not an archive")
-    manifest = find_manifest(archive)
+    mname = name + ".manifest.json"
+    manifest = load_manifest(manifest_path(archive), store, mname) if _exists(store, mname) else None
     codec = (manifest or {}).get("codec", {}).get("name") or detect_codec(str(archive))
-    from cli_recover.archive.codecs import codec_info
-
     codec_info(codec)  # a hand-edited manifest's unknown or mistyped codec: one line, before anything runs
     return archive, manifest, codec
+
+
+def _exists(store, name: str) -> bool:
+    try:
+        store.stat(name)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # there, but unreadable: the reader says why
+    return True
 
 
 def manifest_members(manifest: dict) -> list[Member]:
@@ -59,7 +84,10 @@ def verify_archive(path: str | os.PathLike, progress: Progress | None = None,
         raise UsageError(f"no manifest next to {archive} ({manifest_path(archive).name}): nothing to verify against")
     problems: list[str] = []
     expected_stored = manifest.get("sha256", {}).get("stored")
-    stored_size = archive.stat().st_size
+    from cli_recover.storage import store_for
+
+    store, name = store_for(archive)
+    stored_size = store.stat(name).size
     if stored_size != manifest.get("bytes", {}).get("stored"):
         problems.append(f"stored size is {stored_size} bytes, the manifest says {manifest['bytes'].get('stored')}")
 

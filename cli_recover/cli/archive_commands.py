@@ -484,11 +484,13 @@ def cmd_list(args) -> int:
     from cli_recover.cli.output import emit
     from cli_recover.cli.progress import human_bytes
     from cli_recover.config import backups_dir
+    from cli_recover.storage import open_store
 
-    directory = Path(args.dir).expanduser() if args.dir else backups_dir()
-    if args.dir and not directory.is_dir():
+    store = open_store(args.dir or backups_dir())  # a folder; another store's URL: one line
+    directory = store.describe()
+    if args.dir and not Path(directory).is_dir():
         raise UsageError(f"no such folder: {directory}")
-    entries = catalog(directory)
+    entries = catalog(store)
     rows = []
     for e in entries:
         src = e.get("source") or {}

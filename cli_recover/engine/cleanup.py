@@ -2,13 +2,14 @@
 
 Types: `backups` (an archive under `backups_dir()` and its `<archive>.manifest.json`, aged by the
 manifest's `created` time, else the file's mtime; plus stray `*.partial` files left by killed
-jobs), `history` (finished job records) and `logs` (job logs). Anything that belongs to a queued or
+jobs; found, aged and removed through the archive store, storage/), `history` (finished job records) and `logs` (job logs). Anything that belongs to a queued or
 running job (its record, log, archive, manifest and partial files) is never touched.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ class Item:
     size: int = 0
     note: str = ""
     removed: list[str] = field(default_factory=list)
+    store: object | None = None  # backups: the storage.base.ArchiveStore holding `names`
+    names: list[str] = field(default_factory=list)  # backups: the objects, in removal order
 
 
 def _size(path: str) -> int:
@@ -51,10 +54,11 @@ def _mtime(path: str) -> float | None:
         return None
 
 
-def manifest_created(path: str) -> float | None:
-    """The manifest's `created` time, read from its header (manifests can be large: read the head)."""
+def manifest_created(path: str, store=None, name: str | None = None) -> float | None:
+    """The manifest's `created` time, read from its header (manifests can be large: read the head).
+    With a store: object `name` in it (path is ignored)."""
     try:
-        with open(path, "rb") as f:
+        with (store.load(name) if store is not None else open(path, "rb")) as f:
             head = f.read(64 * 1024)
     except OSError:
         return None
@@ -89,8 +93,9 @@ def _select(items: list[Item], cutoff: float, keep_last: int) -> list[Item]:
 
 
 def plan(types: tuple[str, ...], older_than: float, keep_last: int = 0, *,
-         store: JobStore | None = None, now: float | None = None) -> list[Item]:
-    """Everything `cleanup` would remove, oldest first within each type."""
+         store: JobStore | None = None, now: float | None = None, archives=None) -> list[Item]:
+    """Everything `cleanup` would remove, oldest first within each type. `archives`: the
+    storage.base.ArchiveStore to clean (default: the data home's backups folder)."""
     store = store or JobStore()
     now = time.time() if now is None else now
     cutoff = now - older_than
@@ -99,7 +104,11 @@ def plan(types: tuple[str, ...], older_than: float, keep_last: int = 0, *,
     out: list[Item] = []
 
     if "backups" in types:
-        out += _select(_backups(protected), cutoff, keep_last)
+        if archives is None:
+            from cli_recover.storage.local import LocalArchiveStore
+
+            archives = LocalArchiveStore(config.backups_dir())
+        out += _select(_backups(protected, archives), cutoff, keep_last)
     if "history" in types:
         items = []
         for s in summaries:
@@ -130,31 +139,37 @@ def plan(types: tuple[str, ...], older_than: float, keep_last: int = 0, *,
     return sorted(out, key=lambda i: (TYPES.index(i.type), i.when))
 
 
-def _backups(protected: set[str]) -> list[Item]:
-    root = config.backups_dir()
+def _backups(protected: set[str], archives) -> list[Item]:
+    from cli_recover.storage import removal_order
+
+    infos = {i.name: i for i in archives.list()}
     items: list[Item] = []
-    if not root.is_dir():
-        return items
-    for dirpath, _dirs, files in os.walk(root):
-        names = set(files)
-        for name in files:
-            path = os.path.abspath(os.path.join(dirpath, name))
-            if name.endswith(MANIFEST_SUFFIX):
-                archive = path[: -len(MANIFEST_SUFFIX)]
-                # the manifest is removed first: a reader never sees a manifest without its archive
-                group = [path, archive] if os.path.basename(archive) in names else [path]
-                if any(p in protected for p in group):
-                    continue
-                when = manifest_created(path) or _mtime(archive) or _mtime(path) or 0.0
-                note = "" if len(group) == 2 else "manifest without its archive"
-                items.append(Item("backups", archive if len(group) == 2 else path, group, when, note=note))
-            elif name.endswith(MANIFEST_SUFFIX + PARTIAL_SUFFIX) and name[: -len(MANIFEST_SUFFIX + PARTIAL_SUFFIX)] in names:
-                continue  # the complete manifest of an archive in place (a commit cut between its renames)
-            elif name.endswith(PARTIAL_SUFFIX) or (name.startswith(".members-") and name.endswith(".jsonl")):
-                if path in protected or _partial_owner_active(path, protected):
-                    continue
-                items.append(Item("backups", path, [path], _mtime(path) or 0.0,
-                                  note="incomplete output of an interrupted job"))
+
+    def where(name: str) -> str:
+        return os.path.abspath(archives.locate(name))
+
+    for name, info in infos.items():
+        base = posixpath.basename(name)
+        path = where(name)
+        if name.endswith(MANIFEST_SUFFIX):
+            archive = name[: -len(MANIFEST_SUFFIX)]
+            # the store's order: the manifest first, a reader never sees a manifest without its archive
+            group = removal_order(archive) if archive in infos else [name]
+            paths = [where(n) for n in group]
+            if any(p in protected for p in paths):
+                continue
+            when = (manifest_created(path, archives, name) or (infos[archive].mtime if archive in infos else None)
+                    or info.mtime or 0.0)
+            note = "" if len(group) == 2 else "manifest without its archive"
+            items.append(Item("backups", where(archive) if len(group) == 2 else path, paths, when, note=note,
+                              store=archives, names=group))
+        elif name.endswith(MANIFEST_SUFFIX + PARTIAL_SUFFIX) and name[: -len(MANIFEST_SUFFIX + PARTIAL_SUFFIX)] in infos:
+            continue  # the complete manifest of an archive in place (a commit cut between its renames)
+        elif base.endswith(PARTIAL_SUFFIX) or (base.startswith(".members-") and base.endswith(".jsonl")):
+            if path in protected or _partial_owner_active(path, protected):
+                continue
+            items.append(Item("backups", path, [path], info.mtime or 0.0,
+                              note="incomplete output of an interrupted job", store=archives, names=[name]))
     return items
 
 
@@ -172,6 +187,13 @@ def execute(items: list[Item], *, store: JobStore | None = None) -> list[Item]:
         if any(os.path.abspath(p) in protected for p in item.paths):
             item.note = "skipped: now used by a running job"
             continue
+        if item.store is not None:  # backups: the store removes them, in its order, stopping at an error
+            try:
+                item.removed += item.store.remove_archive(item.names[-1], lambda _n: fault_point("cleanup.removed-one")) \
+                    if len(item.names) == 2 else _remove_one(item.store, item.names[0])
+            except OSError as exc:
+                item.note = f"could not remove {exc.filename or item.label}: {exc.strerror}"
+            continue
         for p in item.paths:
             try:
                 os.unlink(p)
@@ -182,3 +204,13 @@ def execute(items: list[Item], *, store: JobStore | None = None) -> list[Item]:
             except OSError as exc:
                 item.note = f"could not remove {p}: {exc.strerror}"
     return items
+
+
+def _remove_one(archives, name: str) -> list[str]:
+    try:
+        archives.stat(name)
+    except FileNotFoundError:
+        return []
+    archives.remove(name)
+    fault_point("cleanup.removed-one")
+    return [os.path.abspath(archives.locate(name))]

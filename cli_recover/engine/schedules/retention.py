@@ -89,6 +89,7 @@ def apply_retention(schedule: dict, *, now: float | None = None, log: Callable[[
     that belongs to a running job."""
     from cli_recover.engine.cleanup import protected_paths
     from cli_recover.engine.store import JobStore
+    from cli_recover.storage import remove_archive_at
 
     keep = schedule.get("keep") or {}
     kept, doomed = retention_plan(archive_refs(schedule), keep_last=int(keep.get("last") or 0),
@@ -104,13 +105,6 @@ def apply_retention(schedule: dict, *, now: float | None = None, log: Callable[[
         if any(os.path.abspath(p) in protected for p in group):
             log(f"retention: kept {a.path}: it belongs to a running job")
             continue
-        for p in group:
-            try:
-                os.unlink(p)
-                removed.append(p)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log(f"retention: could not remove {p}: {exc.strerror}")
+        removed += remove_archive_at(a.path, log=lambda m: log(f"retention: {m}"))  # storage: manifest first
         log(f"retention: removed {a.path} (created {iso(a.created)}, job {a.job or '-'})")
     return kept, removed
