@@ -9,23 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from cli_recover.errors import RecoverError, UsageError
-
-CODEC_CHOICES = ("zstd", "lz4", "gzip", "none")
-
-
 # --- shared arguments -------------------------------------------------------------------------
-
-
-def add_kube_arguments(parser) -> None:
-    from cli_recover.cli.argtypes import add_exec_timeout_argument
-
-    g = parser.add_argument_group("cluster (ignored with --local)")
-    g.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
-    g.add_argument("-c", "--container", help="container (default: the pod's default container)")
-    g.add_argument("--context", help="kubeconfig context (default: the current one)")
-    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
-    add_exec_timeout_argument(g)
+from cli_recover.engine.grammar import CODEC_CHOICES, add_kube_arguments  # noqa: E402,F401 - re-exported
+from cli_recover.errors import RecoverError, UsageError
 
 
 def make_target(args, pod: str | None):
@@ -546,24 +532,9 @@ def _provider_parsers(sub, verb: str, help_text: str):
 REGISTER_WITH_ARGV = True
 
 
-def _add_stream_arguments(p, second: str, metavar: str, second_help: str, local_help: str,
-                          dry_run_help: str) -> None:
-    """What backup and restore share: POD SECOND | --local SECOND, --dry-run, -q, --json, the cluster
-    flags and the job flags (--background)."""
-    from cli_recover.engine.runner import add_job_arguments
-
-    p.add_argument("pod", nargs="?", metavar="POD", help="the pod (omit with --local)")
-    p.add_argument(second, nargs="?", metavar=metavar, help=second_help)
-    p.add_argument("--local", metavar=metavar, help=local_help)
-    p.add_argument("--dry-run", action="store_true", help=dry_run_help)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress")
-    p.add_argument("--json", action="store_true", help="print one JSON result object")
-    add_kube_arguments(p)
-    add_job_arguments(p)
-
-
 def register(sub, argv: list[str] | None = None) -> None:
-    from cli_recover.cli.argtypes import number
+    from cli_recover.argtypes import number
+    from cli_recover.engine.grammar import add_backup_arguments, add_stream_arguments
     from cli_recover.engine.runner import add_job_arguments as _add_job_arguments
 
     wanted = list(argv or [])[:2]  # load only the provider being used (plugins are imported on use)
@@ -574,14 +545,7 @@ def register(sub, argv: list[str] | None = None) -> None:
     for name in names:
         p = kinds.add_parser(name, help=f"back up with the {name} provider",
                              description=f"Back up with the {name} provider: POD PATH, or --local PATH.")
-        _add_stream_arguments(p, "path", "PATH", "what to back up inside the pod",
-                              "back up PATH on this host instead of a pod",
-                              "show what would run and the estimated size")
-        p.add_argument("-o", "--output", metavar="ARCHIVE",
-                       help="archive file or folder (default: $CLI_RECOVER_HOME/backups/<source>-<UTC time>.tar.<ext>)")
-        p.add_argument("--compression", choices=CODEC_CHOICES, default=None,
-                       help="default: what the -o file name says (.tar, .tar.zst, .tar.gz, .tar.lz4), else zstd")
-        p.add_argument("--level", type=int, help="compression level (zstd 1-22, default 3; lz4 0-16; gzip 1-9)")
+        add_backup_arguments(p)
         if wanted == ["backup", name]:
             _load_provider(name).add_backup_arguments(p)
         p.set_defaults(func=cmd_backup)
@@ -590,7 +554,7 @@ def register(sub, argv: list[str] | None = None) -> None:
     for name in names:
         p = kinds.add_parser(name, help=f"restore a {name} archive",
                              description=f"Restore a {name} archive: POD ARCHIVE, or --local ARCHIVE --target-path DIR.")
-        _add_stream_arguments(p, "archive", "ARCHIVE", "the archive file",
+        add_stream_arguments(p, "archive", "ARCHIVE", "the archive file",
                               "restore ARCHIVE on this host instead of a pod", "run every check, extract nothing")
         p.add_argument("--target-path", metavar="DIR", help="where to restore (pods: default the backed-up path)")
         p.add_argument("--force", action="store_true",

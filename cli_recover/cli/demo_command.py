@@ -98,7 +98,7 @@ def cmd_demo(args) -> int:
 
 
 def register(sub) -> None:
-    from cli_recover.cli.argtypes import port
+    from cli_recover.argtypes import port
 
     p = sub.add_parser("demo", help="start a sample sandbox cluster and walk through a backup and restore",
                        description="Creates a sample SANDBOX cluster under $CLI_RECOVER_HOME/sandbox (pods are "

@@ -18,7 +18,7 @@ LOG_TAIL = 10  # log lines shown by `status JOB`
 
 
 def register(sub) -> None:
-    from cli_recover.cli.argtypes import seconds
+    from cli_recover.argtypes import seconds
 
     p = sub.add_parser("status", help="list jobs, or show one job in detail",
                        description="Without JOB: recent jobs, running first (-A: all of them). "

@@ -15,7 +15,7 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    from cli_recover.cli.argtypes import add_exec_timeout_argument, count, port
+    from cli_recover.argtypes import add_exec_timeout_argument, count, port
 
     p = sub.add_parser(
         "pods",

@@ -17,7 +17,7 @@ DEFAULT_UPLOAD_IMAGE = "amazon/aws-cli:2.17.0"
 
 
 def register(sub) -> None:
-    from cli_recover.cli.argtypes import seconds
+    from cli_recover.argtypes import seconds
 
     p = sub.add_parser("schedule", help="regular backups: cron schedules run by `cli-recover scheduler`",
                        description="Schedules are cron expressions stored under $CLI_RECOVER_HOME/schedules and "

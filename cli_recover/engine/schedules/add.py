@@ -2,8 +2,7 @@
 stored, in one place, so the two faces refuse the same things with the same one-line errors.
 
 The backup a schedule runs is parsed with the `backup PROVIDER` grammar (`backup_parser`, the same
-options as `cli-recover backup PROVIDER`; tests/test_schedule_engine.py checks they never drift
-apart) without running anything, then completed: abbreviated options spelled out, local paths made
+options as `cli-recover backup PROVIDER`: both are built by engine/grammar.py) without running anything, then completed: abbreviated options spelled out, local paths made
 absolute (the scheduler runs elsewhere), and for a pod the full target as it is when the schedule is
 made: the kubeconfig file and the context (from the flags, else the caller's defaults, else
 KUBECONFIG or ~/.kube/config and its current-context), written into the argv so every run backs up
@@ -20,11 +19,9 @@ import os
 from cli_recover.errors import UsageError
 
 EXAMPLE = "e.g. -- backup filesystem --local /srv/data"
-CODEC_CHOICES = ("zstd", "lz4", "gzip", "none")
 # Flags whose empty value would silently mean the default (as cli/main.py's Parser refuses them).
 NON_EMPTY = {"namespace": "-n/--namespace", "container": "-c/--container", "context": "--context",
              "kubeconfig": "--kubeconfig"}
-MAX_SECONDS = 1e9
 
 
 class _Stop(Exception):
@@ -43,23 +40,10 @@ class _Parser(argparse.ArgumentParser):
         raise _Stop(2, message)
 
 
-def seconds(text: str) -> float:
-    """A finite duration, 0 to MAX_SECONDS (as cli/argtypes.py: the grammar test compares their names)."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"{text!r} seconds is out of range (0 to {MAX_SECONDS:g})")
-    return value
-
-
 def backup_parser(provider: str | None = None) -> argparse.ArgumentParser:
     """`backup PROVIDER ...`: the options of `cli-recover backup PROVIDER` (only `provider`'s own
     options are loaded, as the CLI does)."""
-    from cli_recover.engine.runner import add_job_arguments
+    from cli_recover.engine.grammar import add_backup_arguments
     from cli_recover.providers import load_provider, provider_names
 
     parser = _Parser(prog="cli-recover", add_help=False)
@@ -68,21 +52,7 @@ def backup_parser(provider: str | None = None) -> argparse.ArgumentParser:
     kinds = backup.add_subparsers(dest="provider", metavar="PROVIDER", required=True, parser_class=_Parser)
     for name in provider_names():
         p = kinds.add_parser(name)
-        p.add_argument("pod", nargs="?", metavar="POD")
-        p.add_argument("path", nargs="?", metavar="PATH")
-        p.add_argument("--local", metavar="PATH")
-        p.add_argument("--dry-run", action="store_true")
-        p.add_argument("-q", "--quiet", action="store_true")
-        p.add_argument("--json", action="store_true")
-        p.add_argument("-n", "--namespace")
-        p.add_argument("-c", "--container")
-        p.add_argument("--context")
-        p.add_argument("--kubeconfig")
-        p.add_argument("--exec-timeout", type=seconds, metavar="SECONDS")
-        add_job_arguments(p)
-        p.add_argument("-o", "--output", metavar="ARCHIVE")
-        p.add_argument("--compression", choices=CODEC_CHOICES, default=None)
-        p.add_argument("--level", type=int)
+        add_backup_arguments(p)
         if name == provider:
             load_provider(name).add_backup_arguments(p)
     return parser
