@@ -37,10 +37,18 @@ def write_tmp(directory: Path, name: str, data: bytes, mode: int = 0o600) -> Pat
     tmp = directory / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # os.write may write less than asked
+            view = view[os.write(fd, view):]
         os.fsync(fd)
-    finally:
+    except BaseException as exc:  # e.g. a full disk: no empty temporary file left, and say which file
         os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, str(directory / name)) from None
+        raise
+    os.close(fd)
     return tmp
 
 

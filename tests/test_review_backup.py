@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import subprocess
+import sys
 
 from cli_recover.kube.sandbox import write_kubeconfig
+from tests.faults import full_disk
+from tests.jobs_helpers import ROOT
 
 
 def test_kubeconfig_never_written_through_a_planted_tmp_file(tmp_path):
@@ -28,3 +33,25 @@ def test_kubeconfig_never_written_through_a_planted_tmp_file(tmp_path):
     write_kubeconfig(kc2, "https://127.0.0.1:1", "admintoken123", "viewertoken456")
     assert stat.S_IMODE(os.lstat(kc2).st_mode) == 0o600
     assert "admintoken123" not in planted.read_text() if planted.exists() else True
+
+
+def test_a_full_data_home_leaves_no_temp_files_and_names_the_file(tmp_path):
+    """A job record (or any replace_file) on a full disk: no empty `.ID.pid.ns.tmp` left behind, and
+    the one line says which file could not be written."""
+    home = tmp_path / "home"
+    with full_disk(home, "64k"):
+        with open(home / "fill", "wb") as f:
+            with contextlib.suppress(OSError):
+                f.write(b"\0" * 100_000)
+        env = {**os.environ, "CLI_RECOVER_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "a").write_text("a")
+        res = subprocess.run([sys.executable, "-m", "cli_recover", "backup", "filesystem", "--local", str(src),
+                              "-q", "-o", str(tmp_path / "a.tar")], capture_output=True, text=True, env=env,
+                             timeout=60)
+        assert res.returncode == 1
+        assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+        assert "No space left on device" in res.stderr and str(home) in res.stderr, res.stderr
+        left = [p.name for p in home.rglob("*") if p.name.endswith(".tmp")]
+        assert left == []
