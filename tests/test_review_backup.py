@@ -8,6 +8,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 from cli_recover.kube.sandbox import write_kubeconfig
 from tests.faults import full_disk
 from tests.jobs_helpers import ROOT
@@ -55,3 +57,18 @@ def test_a_full_data_home_leaves_no_temp_files_and_names_the_file(tmp_path):
         assert "No space left on device" in res.stderr and str(home) in res.stderr, res.stderr
         left = [p.name for p in home.rglob("*") if p.name.endswith(".tmp")]
         assert left == []
+
+
+@pytest.mark.parametrize("args", [[b"p\xff", b"/data"], [b"p1", b"/data", b"-n", b"\xff"],
+                                  [b"p1", b"/data", b"-c", b"\xfe"]])
+def test_a_pod_namespace_or_container_name_that_is_not_utf8_is_one_line(tmp_path, args):
+    """Bytes that are not UTF-8 in a pod, namespace or container name: one line, not the traceback of
+    the kubernetes client's URL quoting (UnicodeEncodeError)."""
+    kubeconfig = write_kubeconfig(tmp_path / "kc", "https://127.0.0.1:9", "t1", "t2")
+    env = {**os.environ, "CLI_RECOVER_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT),
+           "KUBECONFIG": str(kubeconfig)}
+    res = subprocess.run([sys.executable, "-m", "cli_recover", "backup", "filesystem", *args, b"-q"],
+                         capture_output=True, env=env, timeout=60)
+    err = res.stderr.decode(errors="replace")
+    assert res.returncode != 0 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "UTF-8" in err
