@@ -72,3 +72,20 @@ def test_a_pod_namespace_or_container_name_that_is_not_utf8_is_one_line(tmp_path
     err = res.stderr.decode(errors="replace")
     assert res.returncode != 0 and "Traceback" not in err and len(err.splitlines()) == 1, err
     assert "UTF-8" in err
+
+
+def test_run_backup_creates_a_missing_output_folder_private_whatever_the_umask(tmp_path):
+    """run_backup (the API the CLI, the TUI and schedules share) makes a missing output folder 0700
+    like the data home, not 0777 under umask 0."""
+    from cli_recover.archive.pipeline import BackupRequest, run_backup
+    from cli_recover.kube.local import LocalTarget
+
+    out = tmp_path / "new" / "deeper" / "a.tar"
+    old = os.umask(0)
+    try:
+        run_backup(BackupRequest(target=LocalTarget(), argv=["tar", "-cf", "-", "-C", str(tmp_path), "new"],
+                                 output=out, codec="none", level=None, provider="filesystem", source={}))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(out.parent).st_mode) == 0o700

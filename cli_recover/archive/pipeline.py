@@ -42,6 +42,7 @@ from cli_recover.archive.manifest import (
 )
 from cli_recover.archive.tarindex import Member, TarIndexer
 from cli_recover.archive.tarwrite import CanonicalTar
+from cli_recover.config import ensure_dir
 from cli_recover.errors import Cancelled, IntegrityError, ProducerError, RecoverError
 from cli_recover.fsutil import fsync_dir
 from cli_recover.testhooks import fault_point
@@ -223,7 +224,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
     limit_malloc_arenas()
     info = codec_info(req.codec)
     out = Path(req.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out.parent)  # a missing folder is made 0700, like the data home
     partial, mpartial, mpath = partial_path(out), manifest_partial_path(out), manifest_path(out)
     if not req.reserved:
         reserve_output(out)  # the name is ours from here (or a one-line error)
