@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
 from cli_recover.kube.sandbox import write_kubeconfig
-from tests.faults import full_disk
-from tests.jobs_helpers import ROOT
+from tests.faults import fault_env, full_disk
+from tests.jobs_helpers import ROOT, cli, records
 
 
 def test_kubeconfig_never_written_through_a_planted_tmp_file(tmp_path):
@@ -89,3 +91,35 @@ def test_run_backup_creates_a_missing_output_folder_private_whatever_the_umask(t
         os.umask(old)
     assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(out.parent).st_mode) == 0o700
+
+
+def test_the_vanished_check_never_removes_the_partial_files_of_a_running_backup(tmp_path):
+    """Job A is killed after its commit; its archive is deleted by hand and backup B reserves the same
+    name. `status` (run to watch B) marks A vanished: it must not remove B's `.partial` files, which
+    have A's names (B would then fail, or lose its spool mid-stream)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))
+    archive = tmp_path / "out" / "a.tar"
+    archive.parent.mkdir()
+    base = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "cli_recover", "backup", "filesystem", "--local", str(src), "-q", "-o", str(archive)]
+    res = subprocess.run(argv, env=fault_env("commit.dir-synced=kill", base=base), capture_output=True, timeout=60)
+    assert res.returncode == -signal.SIGKILL
+    os.unlink(archive)
+    os.unlink(str(archive) + ".manifest.json")
+    b = subprocess.Popen(argv, env=fault_env("stage.store.chunk=hang", base=base), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.get("archive") == str(archive) and r.get("pid") == b.pid for r in records()):
+            assert time.monotonic() < deadline and b.poll() is None
+            time.sleep(0.05)
+        assert cli("status", "-A").returncode == 0
+        assert os.path.exists(str(archive) + ".partial"), "the running backup's .partial was removed"
+        assert os.path.exists(archive.parent / ".members-a.tar.jsonl")
+        (a_rec,) = [r for r in records() if r.get("pid") != b.pid]
+        assert a_rec["state"] == "failed" and a_rec["removed_partial"] == []
+    finally:
+        b.send_signal(signal.SIGTERM)
+        b.communicate(timeout=60)
+    assert b.returncode != 0 and not archive.exists()
