@@ -123,3 +123,17 @@ def test_the_vanished_check_never_removes_the_partial_files_of_a_running_backup(
         b.send_signal(signal.SIGTERM)
         b.communicate(timeout=60)
     assert b.returncode != 0 and not archive.exists()
+
+
+def test_a_server_url_with_credentials_is_one_line_that_hides_them(tmp_path):
+    """`server: https://user:password@host` in a kubeconfig: a one-line refusal that does not repeat
+    the password (it was an aiohttp ValueError traceback)."""
+    kubeconfig = write_kubeconfig(tmp_path / "kc", "https://alice:S3CRETPW@127.0.0.1:9", "t1", "t2")
+    home = tmp_path / "home"
+    env = {**os.environ, "CLI_RECOVER_HOME": str(home), "PYTHONPATH": str(ROOT), "KUBECONFIG": str(kubeconfig)}
+    res = subprocess.run([sys.executable, "-m", "cli_recover", "backup", "filesystem", "p1", "/data", "-q"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+    assert "credentials" in res.stderr and "S3CRETPW" not in res.stderr
+    for path in home.rglob("*"):
+        assert not path.is_file() or b"S3CRETPW" not in path.read_bytes()
