@@ -13,7 +13,7 @@ import time
 import pytest
 
 from cli_recover.kube.sandbox import write_kubeconfig
-from tests.faults import fault_env, full_disk
+from tests.faults import fault_env, full_disk, stopped
 from tests.jobs_helpers import ROOT, cli, records
 
 
@@ -137,3 +137,58 @@ def test_a_server_url_with_credentials_is_one_line_that_hides_them(tmp_path):
     assert "credentials" in res.stderr and "S3CRETPW" not in res.stderr
     for path in home.rglob("*"):
         assert not path.is_file() or b"S3CRETPW" not in path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """`cli-recover sandbox serve` in its own process with a pod whose tar streams slowly."""
+    from tests.test_kube_timeouts import SLOW_TAR_OUT, _pod
+
+    base = tmp_path_factory.mktemp("stopclient")
+    root = base / "root"
+    _pod(root, "slow-out", SLOW_TAR_OUT, {"data/big.bin": os.urandom(24 << 20)})
+    kubeconfig = base / "kubeconfig"
+    proc = subprocess.Popen([sys.executable, "-m", "cli_recover", "sandbox", "serve", "--root", str(root),
+                             "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        while "stop with Ctrl-C" not in (line := proc.stdout.readline()):
+            assert line, "sandbox serve exited early"
+        yield kubeconfig, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_client_stopped_longer_than_the_exec_timeout_is_not_a_stalled_server(slow_server, tmp_path):
+    """Ctrl-Z then `fg` (SIGSTOP/SIGCONT of the backup itself, or a paused VM) for longer than
+    --exec-timeout: the server's data waits in the socket; the backup goes on instead of blaming the
+    server for the time this process did not run."""
+    kubeconfig, root = slow_server
+    marker = root / "default" / "slow-out" / "started"
+    marker.unlink(missing_ok=True)
+    env = {**os.environ, "CLI_RECOVER_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT),
+           "KUBECONFIG": str(kubeconfig)}
+    out = tmp_path / "a.tar"
+    proc = subprocess.Popen([sys.executable, "-m", "cli_recover", "backup", "filesystem", "slow-out", "/data",
+                             "-q", "-o", str(out), "--exec-timeout", "1"],
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        with stopped(proc.pid):
+            time.sleep(3)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.exists()
