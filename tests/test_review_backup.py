@@ -192,3 +192,16 @@ def test_a_client_stopped_longer_than_the_exec_timeout_is_not_a_stalled_server(s
             proc.communicate()
     assert proc.returncode == 0, err
     assert out.exists()
+
+
+def test_o_dash_is_refused_not_a_file_named_dash(tmp_path):
+    """`-o -` reads as "to stdout" in most tools; cli-recover writes an archive file plus its manifest,
+    so it is a one-line refusal, not an archive named `-` in the current folder."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    env = {**os.environ, "CLI_RECOVER_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-m", "cli_recover", "backup", "filesystem", "--local", str(src), "-q",
+                          "-o", "-"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1 and "stdout" in res.stderr, res.stderr
+    assert not (tmp_path / "-").exists()

@@ -103,6 +103,9 @@ def resolve_output(output: str | None, label: str, extension: str) -> tuple[Path
         return default_output(label, extension), True
     if not output.strip():
         raise UsageError("-o is empty: give an archive file or a folder (or leave -o out for the default)")
+    if output == "-":
+        raise UsageError("-o - (stdout) is not supported: an archive is a file with its manifest beside it; "
+                         "give a file or a folder")
     path = Path(output).expanduser()
     if output.endswith(("/", os.sep)) and not path.is_dir():  # `-o DIR/` names a folder, never a file
         raise UsageError(f"the folder for -o does not exist: {path}")
