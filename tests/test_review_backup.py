@@ -205,3 +205,21 @@ def test_o_dash_is_refused_not_a_file_named_dash(tmp_path):
                           "-o", "-"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1 and "stdout" in res.stderr, res.stderr
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("length", [236, 240])
+def test_a_name_whose_manifest_would_not_fit_is_refused_before_the_stream(tmp_path, length):
+    """An archive name that fits but whose `.manifest.json.partial` (or spool) name is longer than the
+    filesystem allows: refused up front with one line, not after the whole stream ran."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "CLI_RECOVER_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-m", "cli_recover", "backup", "filesystem", "--local", str(src), "-q",
+                          "-o", str(out / ("a" * (length - 4) + ".tar"))], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert "too long" in res.stderr and "Errno" not in res.stderr, res.stderr
+    assert os.listdir(out) == []

@@ -48,6 +48,18 @@ def _taken(archive: Path) -> bool:
     return any(os.path.lexists(p) for p in (archive, manifest_path(archive), *partial_outputs(archive)))
 
 
+def _check_name_length(archive: Path) -> None:
+    """Every name a backup to `archive` writes must fit the folder's limit (checked before it starts)."""
+    try:
+        limit = os.pathconf(archive.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = max(len(os.fsencode(p.name)) for p in (manifest_path(archive), *partial_outputs(archive)))
+    if longest > limit:
+        raise UsageError(f"the archive name {archive.name[:40]}... is too long: its files' names need "
+                         f"{longest} bytes, more than the {limit} the folder allows")
+
+
 def reserve_output(archive: str | os.PathLike, *, extension: str = "", unique: bool = False,
                    attempts: int = 1000) -> Path:
     """Reserve an archive name for one backup: create `<archive>.partial` exclusively (O_EXCL, 0600).
@@ -63,6 +75,7 @@ def reserve_output(archive: str | os.PathLike, *, extension: str = "", unique: b
     ext = name[len(stem):]
     for n in range(1, attempts + 1):
         candidate = archive if n == 1 else archive.with_name(f"{stem}-{n}{ext}")
+        _check_name_length(candidate)
         if not _taken(candidate):
             partial = partial_path(candidate)
             try:
