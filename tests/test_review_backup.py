@@ -223,3 +223,26 @@ def test_a_name_whose_manifest_would_not_fit_is_refused_before_the_stream(tmp_pa
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
     assert "too long" in res.stderr and "Errno" not in res.stderr, res.stderr
     assert os.listdir(out) == []
+
+
+def test_sandbox_serve_stops_cleanly_on_sighup(tmp_path):
+    """Closing the terminal of `sandbox serve` (SIGHUP) stops it like Ctrl-C: its TLS private key is
+    removed and its pod commands are stopped (it died and left them, the key in $TMPDIR)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "cli_recover", "sandbox", "serve", "--root", str(tmp_path / "root"),
+                             "--kubeconfig", str(tmp_path / "kc")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        while "stop with Ctrl-C" not in (line := proc.stdout.readline()):
+            assert line, proc.communicate()
+        assert [p.name for p in tmp.iterdir() if p.name.startswith("cli-recover-sandbox-tls-")]
+        proc.send_signal(signal.SIGHUP)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("cli-recover-sandbox-tls-")] == []
