@@ -502,8 +502,9 @@ class Sandbox:
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._ssl.load_cert_chain(cert, key)
         except (OSError, RuntimeError, ssl.SSLError) as exc:
-            shutil.rmtree(self._secrets, ignore_errors=True)
             raise RecoverError(f"sandbox: cannot create its TLS certificate: {exc}") from exc
+        finally:  # the key now lives in the TLS context only: even a SIGKILL leaves none on disk
+            shutil.rmtree(self._secrets, ignore_errors=True)
         self.ca_pem = ca_pem
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
