@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import stat
@@ -247,3 +248,28 @@ def test_sandbox_serve_stops_cleanly_on_sighup(tmp_path):
             proc.communicate()
     assert proc.returncode == 0
     assert [p.name for p in tmp.iterdir() if p.name.startswith("cli-recover-sandbox-tls-")] == []
+
+
+@pytest.mark.parametrize("plant", ["fifo", "devzero"])
+def test_list_and_cleanup_do_not_hang_on_a_manifest_that_is_not_a_file(tmp_path, plant):
+    """A FIFO, or a symlink to /dev/zero, named like a manifest (a shared backup folder): `list` and
+    `cleanup` hung forever (the /dev/zero one reading without bound); now it is listed as a bad
+    manifest and the rest goes on."""
+    home = tmp_path / "home"
+    folder = home / "backups"
+    folder.mkdir(parents=True)
+    bad = folder / "x.tar.manifest.json"
+    if plant == "fifo":
+        os.mkfifo(bad)
+    else:
+        bad.symlink_to("/dev/zero")
+    (folder / "x.tar").write_bytes(b"")
+    env = {**os.environ, "CLI_RECOVER_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    run = [sys.executable, "-m", "cli_recover"]
+    res = subprocess.run([*run, "list", "-o", "json"], capture_output=True, text=True, env=env, timeout=30)
+    assert res.returncode == 0, res.stderr
+    (entry,) = json.loads(res.stdout)
+    assert entry["status"].startswith("bad manifest") and "not a regular file" in entry["status"]
+    res = subprocess.run([*run, "cleanup", "--older-than", "0s", "--type", "backups", "--dry-run"],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert res.returncode == 0, res.stderr

@@ -6,8 +6,10 @@ manifest at the end, so a backup of millions of files does not hold its index in
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from pathlib import Path
 
 from cli_recover.errors import UsageError
@@ -164,13 +166,29 @@ def _dumps(obj, **kwargs) -> str:
     return text
 
 
+def open_regular(path: str | os.PathLike, mode: str = "rb", **kwargs):
+    """path opened for reading, or OSError when it is not a regular file (a FIFO would block the open
+    forever, /dev/zero would be read without end). O_NONBLOCK only matters for the FIFO's open."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def load_manifest(path: str | os.PathLike) -> dict:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_regular(path, "r", encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
         raise UsageError(f"no manifest at {path}") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
         raise UsageError(f"cannot read manifest {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"{path} is not a cli-recover manifest")

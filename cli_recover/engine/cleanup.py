@@ -53,8 +53,10 @@ def _mtime(path: str) -> float | None:
 
 def manifest_created(path: str) -> float | None:
     """The manifest's `created` time, read from its header (manifests can be large: read the head)."""
+    from cli_recover.archive.manifest import open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # never a FIFO's open or /dev/zero's read
             head = f.read(64 * 1024)
     except OSError:
         return None
