@@ -273,3 +273,30 @@ def test_list_and_cleanup_do_not_hang_on_a_manifest_that_is_not_a_file(tmp_path,
     res = subprocess.run([*run, "cleanup", "--older-than", "0s", "--type", "backups", "--dry-run"],
                          capture_output=True, text=True, env=env, timeout=30)
     assert res.returncode == 0, res.stderr
+
+
+def test_list_reads_a_manifest_header_not_its_member_index(tmp_path):
+    """`list` (and the app's History) show the header only: memory must not grow with the member
+    index (a 1M-member manifest made `list` peak at 570 MB RSS)."""
+    import tracemalloc
+
+    from cli_recover.archive.catalog import catalog
+    from cli_recover.archive.manifest import MemberSpool
+
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(b"\0" * 1024)
+    spool = MemberSpool(tmp_path / ".members-a.tar.jsonl")
+    for i in range(200_000):
+        spool.add({"path": f"dir/file-{i:07d}.txt", "type": "file", "size": i, "mode": 0o644, "mtime": 1})
+    header = {"format": "cli-recover/manifest", "format_version": 1, "archive": "a.tar", "created": "2026-01-01T00:00:00Z",
+              "codec": {"name": "none"}, "bytes": {"raw": 1024, "stored": 1024}, "sha256": {"stored": "x"},
+              "members_count": 200_000}
+    spool.write_manifest(header, tmp_path / "a.tar.manifest.json")
+    tracemalloc.start()
+    try:
+        (entry,) = catalog(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert entry["status"] == "ok" and entry["members"] == 200_000
+    assert peak < 8 << 20, peak

@@ -7,7 +7,7 @@ from pathlib import Path
 
 def catalog(directory: Path) -> list[dict]:
     """Every archive in directory, from its manifest (archives without one are listed too)."""
-    from cli_recover.archive.manifest import SUFFIX, load_manifest
+    from cli_recover.archive.manifest import SUFFIX, load_manifest_header
     from cli_recover.errors import RecoverError
 
     entries = []
@@ -19,7 +19,7 @@ def catalog(directory: Path) -> list[dict]:
         if name.endswith(SUFFIX):
             archive_name = name[: -len(SUFFIX)]
             try:
-                m = load_manifest(path)
+                m = load_manifest_header(path)
             except RecoverError as exc:
                 entries.append({"archive": str(directory / archive_name), "name": archive_name,
                                 "status": f"bad manifest: {exc}"})

@@ -190,6 +190,33 @@ def load_manifest(path: str | os.PathLike) -> dict:
         raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise UsageError(f"cannot read manifest {path}: {exc}") from None
+    return _checked(data, path)
+
+
+MEMBERS_MARK = b',\n "members": ['  # where the header this tool writes ends (MemberSpool.write_manifest)
+HEADER_LIMIT = 1 << 20
+
+
+def load_manifest_header(path: str | os.PathLike) -> dict:
+    """The manifest without its member index, read from the first HEADER_LIMIT bytes: memory does not
+    grow with the index (list, the app's History). A manifest not laid out as this tool writes it
+    (hand-edited) is read whole."""
+    try:
+        with open_regular(path) as f:
+            head = f.read(HEADER_LIMIT)
+    except FileNotFoundError:
+        raise UsageError(f"no manifest at {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    cut = head.find(MEMBERS_MARK)
+    try:
+        data = json.loads(head[:cut] + b"}") if cut > 0 else None
+    except ValueError:
+        data = None
+    return load_manifest(path) if data is None else _checked(data, path)
+
+
+def _checked(data, path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"{path} is not a cli-recover manifest")
     problem = _shape_problem(data)
