@@ -300,3 +300,23 @@ def test_list_reads_a_manifest_header_not_its_member_index(tmp_path):
         tracemalloc.stop()
     assert entry["status"] == "ok" and entry["members"] == 200_000
     assert peak < 8 << 20, peak
+
+
+@pytest.mark.parametrize("name,codec", [("x.gz", "gzip"), ("x.lz4", "lz4"), ("x.zst", "zstd"),
+                                        ("x.tar.xz", None), ("x.tbz2", None), ("x.zip", None)])
+def test_o_name_extension_picks_the_codec_or_is_refused(tmp_path, name, codec):
+    """`-o x.gz` wrote zstd bytes under a gzip name (as `-o x.tar.xz` and `-o x.zip` did): the codec
+    follows every compression suffix, and one cli-recover cannot write is a one-line refusal."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    env = {**os.environ, "CLI_RECOVER_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    out = tmp_path / name
+    res = subprocess.run([sys.executable, "-m", "cli_recover", "backup", "filesystem", "--local", str(src), "-q",
+                          "-o", str(out)], capture_output=True, text=True, env=env, timeout=60)
+    if codec is None:
+        assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+        assert not out.exists()
+    else:
+        assert res.returncode == 0, res.stderr
+        assert json.loads((tmp_path / (name + ".manifest.json")).read_text())["codec"]["name"] == codec
