@@ -37,10 +37,18 @@ def write_tmp(directory: Path, name: str, data: bytes, mode: int = 0o600) -> Pat
     tmp = directory / f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # os.write may write less than asked
+            view = view[os.write(fd, view):]
         os.fsync(fd)
-    finally:
+    except BaseException as exc:  # e.g. a full disk: no empty temporary file left, and say which file
         os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, str(directory / name)) from None
+        raise
+    os.close(fd)
     return tmp
 
 
@@ -55,3 +63,20 @@ def replace_file(path: Path, data: bytes, *, durable: bool = True, mode: int = 0
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def open_regular(path: str | os.PathLike, mode: str = "rb", **kwargs):
+    """path opened for reading, or OSError when it is not a regular file (a FIFO would block the open
+    forever, /dev/zero would be read without end). O_NONBLOCK only matters for the FIFO's open."""
+    import errno
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise

@@ -9,7 +9,7 @@ import os
 def catalog(where) -> list[dict]:
     """Every archive in `where` (an ArchiveStore, or a folder path), from its manifest (archives
     without one are listed too)."""
-    from cli_recover.archive.manifest import SUFFIX, load_manifest
+    from cli_recover.archive.manifest import SUFFIX, load_manifest_header
     from cli_recover.errors import RecoverError
     from cli_recover.storage import open_store
 
@@ -20,7 +20,7 @@ def catalog(where) -> list[dict]:
         if name.endswith(SUFFIX):
             archive_name = name[: -len(SUFFIX)]
             try:
-                m = load_manifest(store.locate(name), store, name)
+                m = load_manifest_header(store.locate(name), store, name)
             except (RecoverError, OSError) as exc:
                 entries.append({"archive": store.locate(archive_name), "name": archive_name,
                                 "status": f"bad manifest: {exc}"})

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from cli_recover.errors import UsageError
+from cli_recover.fsutil import open_regular  # noqa: F401 - also used by readers of manifests
 from cli_recover.testhooks import fault_point
 
 FORMAT = "cli-recover/manifest"
@@ -49,6 +50,18 @@ def _taken(archive: Path) -> bool:
     return any(os.path.lexists(p) for p in (archive, manifest_path(archive), *partial_outputs(archive)))
 
 
+def _check_name_length(archive: Path) -> None:
+    """Every name a backup to `archive` writes must fit the folder's limit (checked before it starts)."""
+    try:
+        limit = os.pathconf(archive.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = max(len(os.fsencode(p.name)) for p in (manifest_path(archive), *partial_outputs(archive)))
+    if longest > limit:
+        raise UsageError(f"the archive name {archive.name[:40]}... is too long: its files' names need "
+                         f"{longest} bytes, more than the {limit} the folder allows")
+
+
 def reserve_output(archive: str | os.PathLike, *, extension: str = "", unique: bool = False,
                    attempts: int = 1000) -> Path:
     """Reserve an archive name for one backup: create `<archive>.partial` exclusively (O_EXCL, 0600).
@@ -64,6 +77,7 @@ def reserve_output(archive: str | os.PathLike, *, extension: str = "", unique: b
     ext = name[len(stem):]
     for n in range(1, attempts + 1):
         candidate = archive if n == 1 else archive.with_name(f"{stem}-{n}{ext}")
+        _check_name_length(candidate)
         if not _taken(candidate):
             partial = partial_path(candidate)
             try:
@@ -190,18 +204,47 @@ def _dumps(obj, **kwargs) -> str:
 
 def load_manifest(path: str | os.PathLike, store=None, name: str | None = None) -> dict:
     """The manifest at path; with a store (storage/base.ArchiveStore), object `name` read from it
-    (path is then only what the messages call it)."""
+    (path is then only what the messages call it). Regular files only (open_regular)."""
     try:
         if store is not None:
             with store.load(name) as raw:
                 data = json.loads(raw.read().decode("utf-8"))
         else:
-            with open(path, encoding="utf-8") as f:
+            with open_regular(path, "r", encoding="utf-8") as f:
                 data = json.load(f)
     except FileNotFoundError:
         raise UsageError(f"no manifest at {path}") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
         raise UsageError(f"cannot read manifest {path}: {exc}") from None
+    return _checked(data, path)
+
+
+MEMBERS_MARK = b',\n "members": ['  # where the header this tool writes ends (MemberSpool.write_manifest)
+HEADER_LIMIT = 1 << 20
+
+
+def load_manifest_header(path: str | os.PathLike, store=None, name: str | None = None) -> dict:
+    """The manifest without its member index, read from the first HEADER_LIMIT bytes: memory does not
+    grow with the index (list, the app's History). A manifest not laid out as this tool writes it
+    (hand-edited) is read whole. With a store: object `name` in it, as load_manifest."""
+    try:
+        with (store.load(name) if store is not None else open_regular(path)) as f:
+            head = f.read(HEADER_LIMIT)
+    except FileNotFoundError:
+        raise UsageError(f"no manifest at {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    cut = head.find(MEMBERS_MARK)
+    try:
+        data = json.loads(head[:cut] + b"}") if cut > 0 else None
+    except ValueError:
+        data = None
+    return load_manifest(path, store, name) if data is None else _checked(data, path)
+
+
+def _checked(data, path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"{path} is not a cli-recover manifest")
     problem = _shape_problem(data)

@@ -89,6 +89,9 @@ def resolve_output(output: str | None, label: str, extension: str) -> tuple[Path
         return default_output(label, extension), True
     if not output.strip():
         raise UsageError("-o is empty: give an archive file or a folder (or leave -o out for the default)")
+    if output == "-":
+        raise UsageError("-o - (stdout) is not supported: an archive is a file with its manifest beside it; "
+                         "give a file or a folder")
     path = Path(output).expanduser()
     if output.endswith(("/", os.sep)) and not path.is_dir():  # `-o DIR/` names a folder, never a file
         raise UsageError(f"the folder for -o does not exist: {path}")
@@ -108,7 +111,9 @@ def resolve_output(output: str | None, label: str, extension: str) -> tuple[Path
 
 # what an archive's name says about its compression (longest suffix first)
 _NAME_CODECS = ((".tar.zst", "zstd"), (".tzst", "zstd"), (".tar.gz", "gzip"), (".tgz", "gzip"),
-                (".tar.lz4", "lz4"), (".tar", "none"))
+                (".tar.lz4", "lz4"), (".tar", "none"), (".zst", "zstd"), (".gz", "gzip"), (".lz4", "lz4"))
+# names that say a compression cli-recover does not write: refused rather than zstd under their name
+_FOREIGN_SUFFIXES = (".xz", ".txz", ".bz2", ".tbz", ".tbz2", ".zip", ".7z", ".lzma", ".lz", ".z", ".br")
 
 
 def codec_for_output(output: str | None, compression: str | None) -> str:
@@ -118,6 +123,9 @@ def codec_for_output(output: str | None, compression: str | None) -> str:
     if output and not output.endswith(("/", os.sep)) and not Path(output).expanduser().is_dir():
         lower = output.lower()
         named = next((codec for suffix, codec in _NAME_CODECS if lower.endswith(suffix)), None)
+        if named is None and lower.endswith(_FOREIGN_SUFFIXES):
+            raise UsageError(f"-o {Path(output).name} names a compression cli-recover does not write; use "
+                             ".tar.zst, .tar.gz, .tar.lz4 or .tar")
     if compression is None:
         return named or "zstd"
     if named is not None and named != compression:

@@ -212,7 +212,9 @@ def cmd_sandbox_serve(args) -> int:
         received.append(signum)
         stop.set()
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # a closed terminal (SIGHUP) stops it like Ctrl-C: the TLS key removed, the pod commands stopped
+    hup = [] if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN else [signal.SIGHUP]  # nohup: keep running
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, *hup)}
     try:
         sandbox = serve(
             args.root,

@@ -57,8 +57,10 @@ def _mtime(path: str) -> float | None:
 def manifest_created(path: str, store=None, name: str | None = None) -> float | None:
     """The manifest's `created` time, read from its header (manifests can be large: read the head).
     With a store: object `name` in it (path is ignored)."""
+    from cli_recover.fsutil import open_regular
+
     try:
-        with (store.load(name) if store is not None else open(path, "rb")) as f:
+        with (store.load(name) if store is not None else open_regular(path)) as f:  # never a FIFO or /dev/zero
             head = f.read(64 * 1024)
     except OSError:
         return None

@@ -362,6 +362,21 @@ class JobStore:
             return time.time() - created < 60
         return proc.is_alive(rec.get("pid"), rec.get("pid_start"), rec.get("boot_id"))
 
+    def _active_paths(self, except_id: str) -> set[str]:
+        """The archive, manifest and partial paths of the other jobs that are running now."""
+        paths: set[str] = set()
+        for other in self.ids():
+            if other == except_id:
+                continue
+            try:
+                rec = self.read(other)
+            except (JobNotFound, RecoverError, OSError):
+                continue
+            if rec.get("state") in ACTIVE_STATES and self._alive(rec):
+                paths.update(os.path.abspath(p) for p in [rec.get("archive"), rec.get("manifest"),
+                                                          *(rec.get("partial") or [])] if p)
+        return paths
+
     def mark_vanished(self, job_id: str) -> dict | None:
         """Mark an active job whose process is gone as failed and remove its partial outputs.
 
@@ -375,7 +390,11 @@ class JobStore:
                 return None
             pid = rec.get("pid")
             rec["finished"] = iso()
-            committed = finish_commit(rec)
+            # Files of this job's names that a running job now holds (this one's archive was removed by
+            # hand and another backup reserved the name) are that job's: never finish or remove them.
+            others = self._active_paths(job_id)
+            taken = any(os.path.abspath(p) in others for p in [rec.get("archive"), *(rec.get("partial") or [])] if p)
+            committed = None if taken else finish_commit(rec)
             if committed is not None:
                 # killed after the commit point: the archive is complete, its manifest is now in place
                 rec["state"] = SUCCEEDED
@@ -389,7 +408,7 @@ class JobStore:
                 rec["error"] = why = (f"the job's process (pid {pid}) disappeared: killed, crashed or the "
                                       "machine restarted")
                 rec["exit_code"] = None
-            removed = remove_paths(rec.get("partial"))
+            removed = remove_paths(p for p in rec.get("partial") or () if p and os.path.abspath(p) not in others)
             rec["removed_partial"] = removed
             self.write(rec)
             remove_paths([self.pid_path(job_id)])

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
 
 from cli_recover.kube import aioloop
 from cli_recover.kube.errors import (
@@ -141,6 +142,13 @@ class Cluster:
         self.context = self.info.name
         self.namespace = self.info.namespace
         self.server = self.info.server
+        try:
+            url = urlsplit(self.server)
+        except ValueError:  # malformed: the client's loader says so
+            url = urlsplit("")
+        if url.username is not None or url.password is not None:  # aiohttp refuses them beside a token
+            raise KubeconfigError(f"the server URL of context {self.context!r} holds credentials (user:password@): "
+                                  "not supported; give them in the kubeconfig's user entry")
         self._config = None
         self._api = None
         self._ws_api = None

@@ -51,12 +51,9 @@ class PodTarget:
     def spawn(self, argv: list[str], *, stdin: bool = False) -> PodProcess:
         """Start argv in the container; stdout is a stream, stdin too when asked for."""
         for arg in argv:
-            if not arg.isascii():
-                try:
-                    arg.encode("utf-8")
-                except UnicodeEncodeError:  # a non-UTF-8 name from the command line (surrogateescape)
-                    raise UsageError(f"{os.fsencode(arg)!r} is not valid UTF-8: the exec API of a pod carries "
-                                     "only UTF-8 text") from None
+            if not _utf8(arg):  # a non-UTF-8 name from the command line (surrogateescape)
+                raise UsageError(f"{os.fsencode(arg)!r} is not valid UTF-8: the exec API of a pod carries "
+                                 "only UTF-8 text")
         return PodProcess(
             self.cluster,
             self.pod,
@@ -105,6 +102,16 @@ def _suggest(name: str, names: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def open_pod_target(
     pod: str,
     namespace: str | None = None,
@@ -117,6 +124,9 @@ def open_pod_target(
     annotation, else the first one) and return its target. Raises one-line RecoverErrors.
     exec_timeout: see `cli_recover.kube.stream.resolve_exec_timeout` (None: the environment or 300 s)."""
     exec_timeout = resolve_exec_timeout(exec_timeout)
+    for what, name in (("pod", pod), ("namespace", namespace), ("container", container)):
+        if name and not _utf8(name):  # the API's URLs carry UTF-8 only (the client would raise)
+            raise UsageError(f"the {what} name {os.fsencode(name)!r} is not valid UTF-8")
     cluster = Cluster(kubeconfig, context)
     ns = namespace or cluster.namespace
     try:

@@ -20,6 +20,8 @@ when a pong is late by half the ping interval: on a restore into a slow pod the 
 megabytes of stdin, so that would kill live streams. The limit of this: once all stdin is handed to TCP,
 a pod still writing the few MB in flight (socket and pipe buffers) sends nothing and its server reads no
 ping until it is done, so the timeout must exceed that (300 s: a pod slower than about 30 KB/s).
+Time this process itself did not run (Ctrl-Z then `fg`, SIGSTOP, a paused VM) is not the server's
+silence: an idle timer that fires LATE_WAKEUP s after it was due starts a new window.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ _CLOSE = object()
 DEFAULT_EXEC_TIMEOUT = 300.0
 ENV_EXEC_TIMEOUT = "CLI_RECOVER_EXEC_TIMEOUT"
 PING_EVERY = 20.0
+# An idle timer that fires this many seconds after it was due means the process itself was stopped.
+LATE_WAKEUP = 1.0
 
 
 def resolve_exec_timeout(value: float | None = None) -> float:
@@ -213,12 +217,18 @@ class PodProcess:
         """The next message; raises ExecTimeout after `timeout` s without any frame or stdin progress."""
         if not self.timeout:
             return await ws.receive()
+        loop = asyncio.get_running_loop()
         while True:
             self._sent = False
+            deadline = loop.time() + self.timeout
             try:
                 return await ws.receive(timeout=self.timeout)  # pongs restart the wait inside aiohttp
             except TimeoutError:
                 if self._sent:  # stdin is moving: the far side is alive, only slow to answer
+                    continue
+                if loop.time() - deadline > LATE_WAKEUP:
+                    # the timer fired long after it was due: this process did not run (SIGSTOP, Ctrl-Z,
+                    # a paused VM); what the server sent meanwhile waits in the socket: a new window
                     continue
                 raise ExecTimeout(
                     f"no data from the API server for {self.timeout:g} s (--exec-timeout): the exec stream of "

@@ -29,8 +29,9 @@ from cli_recover.archive.manifest import (
     reserve_output,
     spool_path,
 )
+from cli_recover.config import ensure_dir
 from cli_recover.errors import RecoverError, UsageError
-from cli_recover.fsutil import fsync_dir
+from cli_recover.fsutil import fsync_dir, open_regular
 from cli_recover.storage.base import Manifest, ObjectInfo, remove_in_order
 from cli_recover.testhooks import fault_point
 
@@ -151,13 +152,13 @@ class LocalArchiveStore:
 
     def create(self, name: str, *, reserved: bool = False, unique: bool = False, extension: str = "") -> LocalFileSink:
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(path.parent)  # a missing folder is made 0700 whatever the umask, like the data home
         if not reserved:  # a taken name: one line, or with unique the next free `-2`, `-3`... before extension
             path = reserve_output(path, extension=extension, unique=unique)
         return LocalFileSink(path, reserved=True)
 
     def load(self, name: str, offset: int = 0) -> BinaryIO:
-        f = open(self._path(name), "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+        f = open_regular(self._path(name), "rb", buffering=0)  # never a FIFO's open or /dev/zero's read
         if offset:
             f.seek(offset)
         return f

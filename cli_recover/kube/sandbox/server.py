@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
+from cli_recover.fsutil import replace_file
 from cli_recover.kube.sandbox.execstream import PROTOCOLS, ChannelSocket, kill_group, run_exec, status_json
 from cli_recover.kube.sandbox.pods import PodStore, SandboxPod, match_labels
 from cli_recover.kube.sandbox.runtime import CommandNotFound, PodRuntime
@@ -453,14 +454,9 @@ def write_kubeconfig(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(
-            "# cli-recover SANDBOX cluster: local folders served as pods, not a real Kubernetes cluster.\n"
-        )
-        yaml.safe_dump(doc, fh, sort_keys=False)
-    os.replace(tmp, path)
+    text = "# cli-recover SANDBOX cluster: local folders served as pods, not a real Kubernetes cluster.\n"
+    # a fresh temporary name created exclusively (0600): never a file or symlink planted beside it
+    replace_file(path, (text + yaml.safe_dump(doc, sort_keys=False)).encode())
     return path
 
 
@@ -506,8 +502,9 @@ class Sandbox:
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._ssl.load_cert_chain(cert, key)
         except (OSError, RuntimeError, ssl.SSLError) as exc:
-            shutil.rmtree(self._secrets, ignore_errors=True)
             raise RecoverError(f"sandbox: cannot create its TLS certificate: {exc}") from exc
+        finally:  # the key now lives in the TLS context only: even a SIGKILL leaves none on disk
+            shutil.rmtree(self._secrets, ignore_errors=True)
         self.ca_pem = ca_pem
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

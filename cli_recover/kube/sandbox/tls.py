@@ -1,7 +1,8 @@
 """A throw-away CA and server certificate for the sandbox, made with the `openssl` command.
 
 kubectl only sends bearer tokens over TLS, so the sandbox serves HTTPS and puts the CA into the
-kubeconfig it writes. The key never leaves the sandbox's temporary folder.
+kubeconfig it writes. The key never leaves the sandbox's temporary folder, which is removed as soon as the
+key is loaded into the TLS context.
 """
 
 from __future__ import annotations
