@@ -291,7 +291,8 @@ def test_list_reads_a_manifest_header_not_its_member_index(tmp_path):
     header = {"format": "cli-recover/manifest", "format_version": 1, "archive": "a.tar", "created": "2026-01-01T00:00:00Z",
               "codec": {"name": "none"}, "bytes": {"raw": 1024, "stored": 1024}, "sha256": {"stored": "x"},
               "members_count": 200_000}
-    spool.write_manifest(header, tmp_path / "a.tar.manifest.json")
+    with open(tmp_path / "a.tar.manifest.json", "w", encoding="utf-8") as out:
+        spool.document(header).write_to(out)
     tracemalloc.start()
     try:
         (entry,) = catalog(tmp_path)

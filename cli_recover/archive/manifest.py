@@ -221,7 +221,7 @@ def load_manifest(path: str | os.PathLike, store=None, name: str | None = None) 
     return _checked(data, path)
 
 
-MEMBERS_MARK = b',\n "members": ['  # where the header this tool writes ends (MemberSpool.write_manifest)
+MEMBERS_MARK = b',\n "members": ['  # where the header this tool writes ends (ManifestDocument.write_to)
 HEADER_LIMIT = 1 << 20
 
 
