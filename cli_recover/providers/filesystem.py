@@ -180,9 +180,14 @@ def remove_staging(staging: str) -> None:
 def finish_staged(staging: str, src_root: str, dst_root: str, *, force: bool, apply_root: bool) -> int:
     """Move the staged tree into place, remove the staging folder, then give the target the
     archive's `.` mode, owner and mtime (last: removing the staging folder changes its mtime)."""
+    from cli_recover.errors import RecoverError
     from cli_recover.testhooks import fault_point
 
     root_st = os.stat(src_root, follow_symlinks=False)
+    try:  # every conflict is found before the first entry moves: a refusal leaves the target as it was
+        merge_staged(src_root, dst_root, force=force, apply_root=False, check_only=True)
+    except RecoverError as exc:
+        raise RecoverError(f"{exc}; nothing was restored") from None
     fault_point("restore.merge")
     moved = merge_staged(src_root, dst_root, force=force, apply_root=False)
     remove_staging(staging)
@@ -195,12 +200,13 @@ def finish_staged(staging: str, src_root: str, dst_root: str, *, force: bool, ap
     return moved
 
 
-def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool) -> int:
+def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool, check_only: bool = False) -> int:
     """Moves every entry of src_root into dst_root with no-follow semantics: folders are opened with
     O_NOFOLLOW|O_DIRECTORY and entries renamed relative to those fds, so nothing is ever written
     through a symlink (a link where a folder should be is refused, even with force). A folder that
     exists is merged into; a file that exists is replaced only with force. Folder modes and mtimes
-    (and the archive's `.`, when apply_root) are applied after their contents. Returns the count."""
+    (and the archive's `.`, when apply_root) are applied after their contents. Returns the count.
+    check_only: the same walk, raising at the first conflict, changing nothing."""
     from cli_recover.errors import RecoverError
 
     root_st = os.stat(src_root, follow_symlinks=False)
@@ -239,14 +245,16 @@ def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool)
                         raise RecoverError(f"{path} already exists in the target; use --force to overwrite")
                     if stat.S_ISDIR(dst.st_mode):
                         raise RecoverError(f"cannot replace the folder {path} in the target with a file")
-                    if stat.S_ISDIR(st.st_mode):
+                    if stat.S_ISDIR(st.st_mode) and not check_only:
                         os.unlink(name, dir_fd=dfd)
+                if check_only:
+                    continue
                 # rename replaces a file or a symlink itself, never what a symlink points to
                 os.rename(name, name, src_dir_fd=sfd, dst_dir_fd=dfd)
                 moved += 1
             else:
                 stack.pop()
-                if st_dir is not None:
+                if st_dir is not None and not check_only:
                     _apply_dir_attrs(dfd, st_dir)
                 os.close(sfd)
                 os.close(dfd)

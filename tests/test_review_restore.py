@@ -1,0 +1,59 @@
+"""Attacks on the restore path that are not archive shapes (those are in tests/hostile_corpus.py):
+what the target holds, how the restore is run, what happens to it while it runs."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def tar_of(path: Path, specs) -> Path:
+    """specs: (kind, name, data-or-link) with kind in file/dir/sym/hard."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for kind, name, arg in specs:
+            info = tarfile.TarInfo(name)
+            info.mtime, info.mode = 1_700_000_000, 0o755 if kind == "dir" else 0o644
+            data = None
+            if kind == "file":
+                data = arg or b""
+                info.size = len(data)
+            else:
+                info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE}[kind]
+                info.linkname = arg or ""
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def one_line_error(out, phrase: str) -> None:
+    assert out.returncode != 0, out.stdout
+    assert "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert phrase in out.stderr, out.stderr
+
+
+def test_staged_conflict_found_in_the_merge_moves_nothing(tmp_path):
+    """A folder in the archive where the target has a file (no --force), and a file in the archive
+    where the target has a folder (--force): refused before the first entry moves into place."""
+    for flags, setup, specs in (
+        ((), lambda t: (t / "z").write_text("mine"),
+         [("dir", "./a/", None), ("file", "./a/f", b"new"), ("dir", "./z/", None), ("file", "./z/g", b"x")]),
+        (("--force",), lambda t: ((t / "z").mkdir(), (t / "z" / "mine").write_text("m")),
+         [("dir", "./a/", None), ("file", "./a/f", b"new"), ("file", "./z", b"x")]),
+    ):
+        base = tmp_path / ("force" if flags else "plain")
+        target = base / "T"
+        target.mkdir(parents=True)
+        setup(target)
+        before = listing(target)
+        archive = tar_of(base / "a.tar", specs)
+        out = run_cli("restore", "filesystem", "--local", archive, "--target-path", target, "-q", *flags)
+        one_line_error(out, "z")
+        assert "nothing was restored" in out.stderr, out.stderr
+        assert listing(target) == before
