@@ -57,3 +57,34 @@ def test_staged_conflict_found_in_the_merge_moves_nothing(tmp_path):
         one_line_error(out, "z")
         assert "nothing was restored" in out.stderr, out.stderr
         assert listing(target) == before
+
+
+SWAP_AFTER_CHECK = """
+import os, sys
+import cli_recover.archive.verify as verify
+real = verify.check_integrity_first
+def check_then_swap(archive, *a, **k):
+    real(archive, *a, **k)
+    os.replace(sys.argv[1], archive)  # another writer replaces the archive once it was verified
+verify.check_integrity_first = check_then_swap
+from cli_recover.cli.main import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+def test_archive_swapped_after_its_check_is_not_restored_as_verified(tmp_path):
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"the real content\n")
+    archive = tmp_path / "a.tar"
+    run_cli("backup", "filesystem", "--local", src, "-o", archive, "-c", "none", "-q", check=True)
+    evil = tar_of(tmp_path / "evil.tar", [("dir", "./", None), ("file", "./f", b"an attacker's content\n")])
+    target = tmp_path / "T"
+    proc = subprocess.run([sys.executable, "-c", SWAP_AFTER_CHECK, evil, "restore", "filesystem", "--local",
+                           archive, "--target-path", target, "-q"], capture_output=True, text=True, timeout=120)
+    one_line_error(proc, "sha256 differs from the manifest")
+    assert "nothing was restored" in proc.stderr
+    assert not (target / "f").exists()

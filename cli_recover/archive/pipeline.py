@@ -568,9 +568,10 @@ class RestoreRequest:
     codec: str
     manifest: dict | None
     stream_type: str = "tar"
-    # Hash the stored bytes as they are read and compare with the manifest at the end. Redundant
-    # when the whole file was verified just before; it is the check that remains with --no-verify.
-    # (Stored rather than raw bytes: fewer of them, hashed in the decompress thread.)
+    # Hash the stored bytes as they are read and compare with the manifest at the end: the check
+    # that remains with --no-verify, and the one that sees an archive replaced after it was verified
+    # (the check and the stream read the file twice). Stored rather than raw bytes: fewer of them,
+    # hashed in the decompress thread.
     check_stored: bool = True
     # (path, occurrence) of members to leave out; None: all but the last copy of a path the
     # manifest lists twice (pass duplicate_copies() of a scanned member list for an archive without one)

@@ -401,7 +401,7 @@ def cmd_restore(args) -> int:
         try:
             done = run_restore(RestoreRequest(target=target, archive=archive, argv=argv, codec=codec,
                                               manifest=manifest, stream_type=provider.stream_type,
-                                              check_stored=manifest is not None and args.no_verify,
+                                              check_stored=manifest is not None,  # again: it may be replaced after its check
                                               guard=guard and RestoreGuard(guard.disk,
                                                                            allow_outside_symlinks=allow_outside),
                                               staged=staged, drop=state.get("drop")),
