@@ -4,6 +4,7 @@ what the target holds, how the restore is run, what happens to it while it runs.
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -88,3 +89,27 @@ def test_archive_swapped_after_its_check_is_not_restored_as_verified(tmp_path):
     one_line_error(proc, "sha256 differs from the manifest")
     assert "nothing was restored" in proc.stderr
     assert not (target / "f").exists()
+
+
+def test_staged_restore_over_a_deep_existing_tree_within_a_small_fd_limit(tmp_path):
+    """The merge holds an fd per folder level: 600 levels over a tree already there (--force), with
+    the common soft limit of 1024 open files."""
+    import resource
+    import subprocess
+    import sys
+
+    specs, path = [("dir", "./", None)], "."
+    for _ in range(600):
+        path += "/d"
+        specs.append(("dir", path + "/", None))
+    specs.append(("file", path + "/f", b"x"))
+    archive = tar_of(tmp_path / "deep.tar", specs)
+    target = tmp_path / "T"
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-m", "cli_recover", "restore", "filesystem", "--local", archive,
+                               "--target-path", target, "-q", "--force"], capture_output=True, text=True,
+                              timeout=120, env={**os.environ},
+                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)))
+        assert proc.returncode == 0, proc.stderr
+    assert (target / path / "f").read_bytes() == b"x"

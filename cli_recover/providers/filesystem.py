@@ -210,6 +210,7 @@ def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool,
     from cli_recover.errors import RecoverError
 
     root_st = os.stat(src_root, follow_symlinks=False)
+    _raise_fd_limit()  # two fds per folder level: a deep tree passes the common soft limit of 1024
     moved = 0
     src_fd = os.open(src_root, _DIR_FLAGS)
     try:
@@ -264,6 +265,18 @@ def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool,
             os.close(dfd)
         raise
     return moved
+
+
+def _raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (OSError, ValueError):
+            pass  # then a tree deeper than the limit allows fails with EMFILE, in one line
 
 
 def _apply_dir_attrs(fd: int, st: os.stat_result) -> None:
