@@ -113,3 +113,19 @@ def test_staged_restore_over_a_deep_existing_tree_within_a_small_fd_limit(tmp_pa
                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)))
         assert proc.returncode == 0, proc.stderr
     assert (target / path / "f").read_bytes() == b"x"
+
+
+def test_a_manifest_with_a_member_prefix_that_is_not_text_is_one_line(tmp_path):
+    import json
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    archive = tmp_path / "a.tar"
+    run_cli("backup", "filesystem", "--local", src, "-o", archive, "-c", "none", "-q", check=True)
+    path = Path(str(archive) + ".manifest.json")
+    manifest = json.loads(path.read_text())
+    manifest["stream"]["member_prefix"] = 5
+    path.write_text(json.dumps(manifest))
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "T", "-q", "--include", "f")
+    one_line_error(out, "member_prefix")

@@ -182,6 +182,8 @@ def _shape_problem(data: dict) -> str | None:
     for key in ("source", "stream", "options"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             return f"'{key}' must be an object"
+    if not isinstance((data.get("stream") or {}).get("member_prefix", ""), str):
+        return "'stream.member_prefix' must be a string"
     members = data.get("members")
     if members is not None and not (isinstance(members, list) and all(
             isinstance(m, dict) and isinstance(m.get("path"), str) and isinstance(m.get("type"), str) for m in members)):
