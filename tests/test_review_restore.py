@@ -8,6 +8,8 @@ import os
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -115,7 +117,13 @@ def test_staged_restore_over_a_deep_existing_tree_within_a_small_fd_limit(tmp_pa
     assert (target / path / "f").read_bytes() == b"x"
 
 
-def test_a_manifest_with_a_member_prefix_that_is_not_text_is_one_line(tmp_path):
+@pytest.mark.parametrize("edit", [
+    lambda m: m["stream"].update(member_prefix=5),
+    lambda m: m["members"].append({"path": "l", "type": "symlink", "link": 5}),
+    lambda m: m["members"].append({"path": "h", "type": "hardlink", "link": 5}),
+    lambda m: m["members"][-1].update(size="big"),
+], ids=["prefix", "symlink-link", "hardlink-link", "size"])
+def test_a_manifest_field_of_the_wrong_type_is_one_line(tmp_path, edit):
     import json
 
     src = tmp_path / "src"
@@ -125,7 +133,9 @@ def test_a_manifest_with_a_member_prefix_that_is_not_text_is_one_line(tmp_path):
     run_cli("backup", "filesystem", "--local", src, "-o", archive, "-c", "none", "-q", check=True)
     path = Path(str(archive) + ".manifest.json")
     manifest = json.loads(path.read_text())
-    manifest["stream"]["member_prefix"] = 5
+    edit(manifest)
     path.write_text(json.dumps(manifest))
-    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "T", "-q", "--include", "f")
-    one_line_error(out, "member_prefix")
+    for args in (["restore", "filesystem", "--local", archive, "--target-path", tmp_path / "T", "-q", "--include", "f"],
+                 ["verify", archive]):
+        out = run_cli(*args)
+        one_line_error(out, "is not a cli-recover manifest")
