@@ -139,3 +139,40 @@ def test_a_manifest_field_of_the_wrong_type_is_one_line(tmp_path, edit):
                  ["verify", archive]):
         out = run_cli(*args)
         one_line_error(out, "is not a cli-recover manifest")
+
+
+def _zeros_archive(tmp_path: Path) -> Path:
+    import zstandard
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for i in range(40):  # 40 x 16 MiB of zeros: seconds of writing, a few KB stored
+            info = tarfile.TarInfo(f"./z{i}.bin")
+            info.size = 16 << 20
+            tar.addfile(info, io.BytesIO(bytes(info.size)))
+    archive = tmp_path / "zeros.tar.zst"
+    archive.write_bytes(zstandard.ZstdCompressor().compress(buf.getvalue()))
+    return archive
+
+
+def test_sigterm_during_an_in_place_restore_names_the_file_left_incomplete(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    archive = _zeros_archive(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "cli_recover", "restore", "filesystem", "--local", str(archive),
+                             "--target-path", str(dest), "-q", "--in-place"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not any(dest.glob("z*.bin")):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the restore finished before the signal")
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "cancelled by SIGTERM; the restore stopped part-way: z" in err and "incomplete" in err, err
