@@ -176,3 +176,17 @@ def test_sigterm_during_an_in_place_restore_names_the_file_left_incomplete(tmp_p
     assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert "cancelled by SIGTERM; the restore stopped part-way: z" in err and "incomplete" in err, err
+
+
+def test_staged_restore_over_a_mount_point_in_the_target_moves_nothing(tmp_path):
+    from tests.faults import full_disk
+
+    target = tmp_path / "T"
+    target.mkdir()
+    archive = tar_of(tmp_path / "a.tar", [("dir", "./a/", None), ("file", "./a/f", b"1"), ("dir", "./sub/", None),
+                                          ("file", "./sub/f", b"2")])
+    with full_disk(target / "sub", "1m"):
+        out = run_cli("restore", "filesystem", "--local", archive, "--target-path", target, "-q")
+        one_line_error(out, "mount point")
+        assert "nothing was restored" in out.stderr
+        assert listing(target) == ["sub"]

@@ -239,6 +239,11 @@ def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool,
                         except OSError:
                             os.close(nsfd)
                             raise
+                        if os.fstat(ndfd).st_dev != st.st_dev:  # nothing can be renamed into it
+                            os.close(nsfd)
+                            os.close(ndfd)
+                            raise RecoverError(f"{path} in the target is a mount point: the staged files cannot "
+                                               "move into it (--in-place extracts without staging)")
                         stack.append((nsfd, ndfd, iter(sorted(os.listdir(nsfd))), st, path + "/"))
                         break
                 if dst is not None:
