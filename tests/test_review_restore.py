@@ -190,3 +190,12 @@ def test_staged_restore_over_a_mount_point_in_the_target_moves_nothing(tmp_path)
         one_line_error(out, "mount point")
         assert "nothing was restored" in out.stderr
         assert listing(target) == ["sub"]
+
+
+def test_a_fifo_where_the_manifest_goes_is_refused_not_waited_on(tmp_path):
+    archive = tar_of(tmp_path / "a.tar", [("dir", "./", None), ("file", "./f", b"x")])
+    os.mkfifo(str(archive) + ".manifest.json")
+    for args in (["restore", "filesystem", "--local", archive, "--target-path", tmp_path / "T", "-q"],
+                 ["verify", archive]):
+        out = run_cli(*args, timeout=30)
+        one_line_error(out, "not a regular file")

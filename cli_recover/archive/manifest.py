@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from cli_recover.errors import UsageError
@@ -153,7 +154,11 @@ def _dumps(obj, **kwargs) -> str:
 
 def load_manifest(path: str | os.PathLike) -> dict:
     try:
-        with open(path, encoding="utf-8") as f:
+        # non-blocking open and a type check: a FIFO (or device) there would block or never end
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, encoding="utf-8", closefd=True) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UsageError(f"{path} is not a regular file, not a manifest")
             data = json.load(f)
     except FileNotFoundError:
         raise UsageError(f"no manifest at {path}") from None
