@@ -199,3 +199,27 @@ def test_a_fifo_where_the_manifest_goes_is_refused_not_waited_on(tmp_path):
                  ["verify", archive]):
         out = run_cli(*args, timeout=30)
         one_line_error(out, "not a regular file")
+
+
+def test_verify_report_names_members_on_one_line_each(tmp_path):
+    """An archive member named with a newline and a terminal escape, unexpected in the manifest."""
+    import hashlib
+    import json
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    archive = tmp_path / "a.tar"
+    run_cli("backup", "filesystem", "--local", src, "-o", archive, "-c", "none", "-q", check=True)
+    manifest_file = Path(str(archive) + ".manifest.json")
+    manifest = json.loads(manifest_file.read_text())
+    evil = tar_of(tmp_path / "evil.tar", [("dir", "./", None), ("file", "./f", b"x"),
+                                          ("file", "./a\nb\x1b[2Jc", b"y")]).read_bytes()
+    archive.write_bytes(evil)
+    manifest["bytes"]["stored"] = len(evil)
+    manifest["sha256"]["stored"] = hashlib.sha256(evil).hexdigest()
+    manifest_file.write_text(json.dumps(manifest))
+    out = run_cli("verify", archive)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "\x1b" not in out.stdout and "a\\nb\\x1b[2Jc" in out.stdout, out.stdout
+    assert not any(line.startswith("b") for line in out.stdout.splitlines()), out.stdout

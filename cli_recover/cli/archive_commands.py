@@ -445,11 +445,13 @@ def print_verify_report(report: dict, as_json: bool) -> None:
     status = "OK" if report["ok"] else "FAILED"
     print(f"{status}: {report['archive']}")
     print(f"  members checked: {report['members_checked']} of {report['members_expected']}")
+    from cli_recover.cli.main import one_line  # member names come from the archive: one line each
+
     for problem in report["problems"]:
-        print(f"  - {problem}")
+        print(f"  - {one_line(problem)}")
     for label in ("changed", "missing", "unexpected"):
         for item in report[label]:
-            print(f"    {label}: {item}")
+            print(f"    {label}: {one_line(item)}")
 
 
 def cmd_verify(args) -> int:
