@@ -223,3 +223,26 @@ def test_verify_report_names_members_on_one_line_each(tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "\x1b" not in out.stdout and "a\\nb\\x1b[2Jc" in out.stdout, out.stdout
     assert not any(line.startswith("b") for line in out.stdout.splitlines()), out.stdout
+
+
+def test_include_of_links_to_too_many_files_outside_it_is_one_line(tmp_path):
+    """Every hard-link target outside --include is named to tar: past what argv holds, a clear
+    refusal rather than E2BIG's `OSError: Argument list too long`."""
+    archive = tmp_path / "hl.tar"
+    n = 60_000  # 60k names of 40 bytes: 2.4 MB, past what Linux allows (E2BIG)
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in ("t", "h"):
+            info = tarfile.TarInfo(f"./{name}")
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        for j in range(n):
+            info = tarfile.TarInfo(f"./t/target-file-with-a-long-name-{j:06d}")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"a"))
+        for j in range(n):
+            info = tarfile.TarInfo(f"./h/l{j}")
+            info.type, info.linkname = tarfile.LNKTYPE, f"./t/target-file-with-a-long-name-{j:06d}"
+            tar.addfile(info)
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "T", "-q", "--include", "h")
+    one_line_error(out, "too many to name to tar")
+    assert not (tmp_path / "T").exists() or listing(tmp_path / "T") == []

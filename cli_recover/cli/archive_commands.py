@@ -284,6 +284,9 @@ def _positional_target(args, second: str, verb: str, provider: str) -> str | Non
 # --- restore ----------------------------------------------------------------------------------
 
 
+ARGV_LIMIT = 1 << 20  # bytes of tar's argv (Linux allows 2 MiB with the environment)
+
+
 def cmd_restore(args) -> int:
     from cli_recover.archive.guard import RestoreGuard
     from cli_recover.archive.pipeline import RestoreRequest, run_restore
@@ -341,7 +344,11 @@ def cmd_restore(args) -> int:
                 summary["outside_symlinks"] = len(guard.outside_links)
             selected, extra = select_members(members, current.includes, prefix)
             if extra:
-                current.argv.extend(prefix + p for p in extra if prefix + p not in current.argv)
+                named = set(current.argv)
+                current.argv.extend(prefix + p for p in extra if prefix + p not in named)
+                if sum(len(a) + 1 for a in current.argv) > ARGV_LIMIT:
+                    raise UsageError(f"--include needs {len(extra)} hard-link targets outside it ({extra[0]}, ...): "
+                                     "too many to name to tar; include the folders that hold them too")
                 summary["also_restored"] = extra  # hard-link targets of chosen members
             summary["members"] = len(selected)
             state["root_member"] = any(m.path == "." and m.type == "dir" for m in selected)
