@@ -244,5 +244,32 @@ def test_include_of_links_to_too_many_files_outside_it_is_one_line(tmp_path):
             info.type, info.linkname = tarfile.LNKTYPE, f"./t/target-file-with-a-long-name-{j:06d}"
             tar.addfile(info)
     out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "T", "-q", "--include", "h")
-    one_line_error(out, "too many to name to tar")
+    one_line_error(out, "too many names to give tar")
     assert not (tmp_path / "T").exists() or listing(tmp_path / "T") == []
+
+
+def test_pod_include_of_links_to_many_files_outside_it_is_one_line(tmp_path):
+    """In a pod tar's argv goes in the exec URL: 3,000 hard-link targets made the sandbox answer
+    HTTP 400 ('cannot exec ... Invalid response status')."""
+    from cli_recover.kube.sandbox import make_pod, serve
+
+    archive = tmp_path / "hl.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        for j in range(3000):
+            info = tarfile.TarInfo(f"./t/f{j:06d}")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"a"))
+        for j in range(3000):
+            info = tarfile.TarInfo(f"./h/l{j}")
+            info.type, info.linkname = tarfile.LNKTYPE, f"./t/f{j:06d}"
+            tar.addfile(info)
+    root = tmp_path / "cluster"
+    make_pod(root, "default", "p", {"containers": [{"name": "main"}]})
+    with serve(root, kubeconfig_path=tmp_path / "kubeconfig") as sb:
+        out = run_cli("restore", "filesystem", "p", archive, "--target-path", "/x", "-q", "--include", "h",
+                      "--kubeconfig", sb.kubeconfig_path)
+        one_line_error(out, "too many names to give tar")
+        small = run_cli("restore", "filesystem", "p", archive, "--target-path", "/y", "-q", "--include", "h/l1",
+                        "--kubeconfig", sb.kubeconfig_path)
+        assert small.returncode == 0, small.stderr
+    assert (root / "default" / "p" / "y" / "h" / "l1").read_bytes() == b"a"

@@ -285,6 +285,19 @@ def _positional_target(args, second: str, verb: str, provider: str) -> str | Non
 
 
 ARGV_LIMIT = 1 << 20  # bytes of tar's argv (Linux allows 2 MiB with the environment)
+POD_ARGV_LIMIT = 6000  # a pod's argv travels in the exec URL (`&command=...`): API servers and proxies cap it
+
+
+def _check_argv_size(argv: list[str], target, extra: list[str]) -> None:
+    """Every member --include names (and the hard-link targets outside it) is an argument of tar."""
+    from urllib.parse import quote
+
+    local = target.kind == "local"
+    size = sum(len(a) + 1 if local else len(quote(a, safe="")) + 9 for a in argv)
+    if size > (ARGV_LIMIT if local else POD_ARGV_LIMIT):
+        why = f"{len(extra)} hard-link targets outside --include ({extra[0]}, ...)" if extra else "--include"
+        raise UsageError(f"{why}: too many names to give tar on {target.describe()}; include the folders that "
+                         "hold them instead")
 
 
 def cmd_restore(args) -> int:
@@ -346,10 +359,8 @@ def cmd_restore(args) -> int:
             if extra:
                 named = set(current.argv)
                 current.argv.extend(prefix + p for p in extra if prefix + p not in named)
-                if sum(len(a) + 1 for a in current.argv) > ARGV_LIMIT:
-                    raise UsageError(f"--include needs {len(extra)} hard-link targets outside it ({extra[0]}, ...): "
-                                     "too many to name to tar; include the folders that hold them too")
                 summary["also_restored"] = extra  # hard-link targets of chosen members
+            _check_argv_size(current.argv, target, extra)
             summary["members"] = len(selected)
             state["root_member"] = any(m.path == "." and m.type == "dir" for m in selected)
             summary["bytes"] = sum(m.size for m in selected)
