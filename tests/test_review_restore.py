@@ -273,3 +273,11 @@ def test_pod_include_of_links_to_many_files_outside_it_is_one_line(tmp_path):
                         "--kubeconfig", sb.kubeconfig_path)
         assert small.returncode == 0, small.stderr
     assert (root / "default" / "p" / "y" / "h" / "l1").read_bytes() == b"a"
+
+
+def test_include_dot_says_to_leave_it_out(tmp_path):
+    archive = tar_of(tmp_path / "a.tar", [("dir", "./", None), ("file", "./f", b"x")])
+    for include in (".", "./", "/.", "./."):
+        out = run_cli("restore", "filesystem", "--local", archive, "--target-path", tmp_path / "T", "-q",
+                      "--include", include)
+        one_line_error(out, "leave --include out")

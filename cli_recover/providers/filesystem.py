@@ -145,11 +145,14 @@ class FilesystemProvider:
 
 
 def normalize_include(path: str) -> str:
+    raw = path
     path = path.strip()
     while path.startswith("./"):
         path = path[2:]
     path = path.lstrip("/").rstrip("/")
-    if not path or ".." in path.split("/"):
+    if path in ("", "."):
+        raise UsageError(f"--include {raw!r} is the whole archive: leave --include out to restore everything")
+    if ".." in path.split("/"):
         raise UsageError(f"--include {path!r} is not a path inside the archive")
     return path
 
