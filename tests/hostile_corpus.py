@@ -73,6 +73,8 @@ CASES: list[Case] = [
     Case("dotdot", (FINE, ("file", "../O/pwned", b"x")), "'..'"),
     Case("dotdot-inside", (FINE, ("file", "./a/../../O/pwned", b"x")), "'..'"),
     Case("dotdot-deep", (("file", "./" + "a/" * 3000 + "../" * 3001 + "O/pwned", b"x"),), "'..'"),
+    Case("control-chars-in-name", (FINE, ("file", "./a\nb\x1b[2J\r/../../O/pwned", b"x")), "'..'",
+         notes="the refusal names the member: still one line, no terminal escape reaches stderr"),
     Case("root-replaced-by-symlink", (("sym", "./", _abs("")), FINE), "in place of the target folder"),
     # --- symlinks that leave ------------------------------------------------------------------------
     Case("symlink-absolute", (FINE, ("sym", "./evil", _abs("")), ("file", "./evil/pwned", b"x")), OUT),

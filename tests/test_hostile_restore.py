@@ -25,6 +25,7 @@ def assert_refused(out, case, *also: str) -> None:
     assert "Traceback" not in out.stderr, out.stderr
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("cli-recover: error:")]
     assert len(errors) == 1 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "\x1b" not in out.stderr and "\r" not in out.stderr, out.stderr
     assert any(phrase in errors[0] for phrase in (case.expect, *also)), (case.name, errors[0])
 
 

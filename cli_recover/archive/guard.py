@@ -19,12 +19,18 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cli_recover.errors import IntegrityError
 
-if TYPE_CHECKING:
-    from cli_recover.archive.tarindex import Member
+
+class Member(Protocol):
+    """What the guard reads of a member (tarindex.Member, which imports this module, has it)."""
+
+    path: str
+    raw_name: str
+    type: str
+    link: str | None
 
 ALLOW_OUTSIDE_FLAG = "--allow-outside-symlinks"
 

@@ -268,11 +268,22 @@ def _shape_problem(data: dict) -> str | None:
     for key in ("source", "stream", "options"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             return f"'{key}' must be an object"
+    if not isinstance((data.get("stream") or {}).get("member_prefix", ""), str):
+        return "'stream.member_prefix' must be a string"
     members = data.get("members")
     if members is not None and not (isinstance(members, list) and all(
             isinstance(m, dict) and isinstance(m.get("path"), str) and isinstance(m.get("type"), str) for m in members)):
         return "'members' must be a list of objects with a path and a type"
+    for m in members or ():
+        for key, kinds in _MEMBER_FIELDS:
+            value = m.get(key)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+                return f"member {m['path'][:100]!r}: '{key}' has the wrong type"
     return None
+
+
+_MEMBER_FIELDS = (("link", str), ("sha256", str), ("size", int), ("mode", int), ("mtime", (int, float)),
+                  ("uid", int), ("gid", int))
 
 
 def find_manifest(archive: str | os.PathLike) -> dict | None:

@@ -544,9 +544,10 @@ class RestoreRequest:
     codec: str
     manifest: dict | None
     stream_type: str = "tar"
-    # Hash the stored bytes as they are read and compare with the manifest at the end. Redundant
-    # when the whole file was verified just before; it is the check that remains with --no-verify.
-    # (Stored rather than raw bytes: fewer of them, hashed in the decompress thread.)
+    # Hash the stored bytes as they are read and compare with the manifest at the end: the check
+    # that remains with --no-verify, and the one that sees an archive replaced after it was verified
+    # (the check and the stream read the file twice). Stored rather than raw bytes: fewer of them,
+    # hashed in the decompress thread.
     check_stored: bool = True
     # (path, occurrence) of members to leave out; None: all but the last copy of a path the
     # manifest lists twice (pass duplicate_copies() of a scanned member list for an archive without one)
@@ -604,7 +605,10 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
             raise IntegrityError("the archive's sha256 differs from the manifest")
     except KeyboardInterrupt:
         proc.kill()
-        raise Cancelled(signal.SIGINT) from None
+        raise _cancelled(req, guard, writer, signal.SIGINT) from None
+    except Cancelled as exc:
+        proc.kill()
+        raise _cancelled(req, guard, writer, exc.signum) from None
     except ProducerError as exc:
         proc.kill()
         proc.wait()
@@ -621,10 +625,28 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     proc.close_stdin()
     code = proc.wait()
     if cancel is not None and cancel.is_set():
-        raise Cancelled(_cancel_signum(cancel))
+        raise _cancelled(req, guard, writer, _cancel_signum(cancel))
     if code != 0:
         raise _consumer_failed(req, proc, guard, f"{req.argv[0]} on {req.target.describe()} {exit_description(code)}", writer)
     return {"raw_bytes": raw, "members": writer.indexer.members if writer else None}
+
+
+def _in_flight(guard, writer) -> str | None:
+    last = getattr(guard, "last", None)
+    name = getattr(writer, "current", None) or (last.path if last is not None else None)
+    return name.removeprefix("./") if name is not None else None
+
+
+def _cancelled(req: RestoreRequest, guard, writer, signum: int) -> Cancelled:
+    """A cancelled restore says what it left: nothing (staged), or which file may be incomplete."""
+    what = str(Cancelled(signum))
+    if req.staged:
+        return Cancelled(signum, f"{what}; nothing was restored (the staged files were removed)")
+    name = _in_flight(guard, writer)
+    where = f": {name} may be left incomplete in the target (and members after it missing)" if name else ""
+    err = Cancelled(signum, f"{what}; the restore stopped part-way{where}")
+    err.incomplete = name
+    return err
 
 
 def _consumer_failed(req: RestoreRequest, proc, guard, what: str, writer=None) -> ProducerError:
@@ -632,12 +654,7 @@ def _consumer_failed(req: RestoreRequest, proc, guard, what: str, writer=None) -
     member in flight) and the tail of its stderr (`stderr_tail`, for the job log)."""
     stderr = proc.stderr_text()
     name = stderr_file(stderr)
-    last = getattr(guard, "last", None)
-    in_flight = getattr(writer, "current", None) or (last.path if last is not None else None)
-    if name is None and in_flight is not None:
-        name = in_flight
-    if name is not None:
-        name = name.removeprefix("./")
+    name = name.removeprefix("./") if name is not None else _in_flight(guard, writer)
     where = f"; {name} may be left incomplete in the target (and members after it missing)" if name else ""
     if req.staged:
         where = "; nothing was restored (the staged files were removed)"

@@ -44,7 +44,7 @@ NAME_KEYS = ("path", "linkpath", "GNU.sparse.name", "uname", "gname")
 ZEROS = bytes(1 << 20)
 
 
-@dataclass
+@dataclass(slots=True)  # restore keeps one per member of an archive without a manifest
 class Member:
     path: str
     type: str

@@ -278,6 +278,22 @@ def _positional_target(args, second: str, verb: str, provider: str) -> str | Non
 # --- restore ----------------------------------------------------------------------------------
 
 
+ARGV_LIMIT = 1 << 20  # bytes of tar's argv (Linux allows 2 MiB with the environment)
+POD_ARGV_LIMIT = 6000  # a pod's argv travels in the exec URL (`&command=...`): API servers and proxies cap it
+
+
+def _check_argv_size(argv: list[str], target, extra: list[str]) -> None:
+    """Every member --include names (and the hard-link targets outside it) is an argument of tar."""
+    from urllib.parse import quote
+
+    local = target.kind == "local"
+    size = sum(len(a) + 1 if local else len(quote(a, safe="")) + 9 for a in argv)
+    if size > (ARGV_LIMIT if local else POD_ARGV_LIMIT):
+        why = f"{len(extra)} hard-link targets outside --include ({extra[0]}, ...)" if extra else "--include"
+        raise UsageError(f"{why}: too many names to give tar on {target.describe()}; include the folders that "
+                         "hold them instead")
+
+
 def cmd_restore(args) -> int:
     from cli_recover.archive.guard import RestoreGuard
     from cli_recover.archive.pipeline import RestoreRequest, run_restore
@@ -323,7 +339,7 @@ def cmd_restore(args) -> int:
             from cli_recover.archive.pipeline import duplicate_copies
 
             # of a path stored twice only the last copy is restored, as GNU tar without -k does
-            state["drop"] = duplicate_copies({"members": [m.to_json() for m in members]})
+            state["drop"] = duplicate_copies({"members": [{"path": m.path} for m in members]})
             if members and not members[0].raw_name.startswith("./"):
                 # an archive made elsewhere (`tar -cf a.tar dir`): its names have no ./ prefix
                 prefix = ""
@@ -335,8 +351,10 @@ def cmd_restore(args) -> int:
                 summary["outside_symlinks"] = len(guard.outside_links)
             selected, extra = select_members(members, current.includes, prefix)
             if extra:
-                current.argv.extend(prefix + p for p in extra if prefix + p not in current.argv)
+                named = set(current.argv)
+                current.argv.extend(prefix + p for p in extra if prefix + p not in named)
                 summary["also_restored"] = extra  # hard-link targets of chosen members
+            _check_argv_size(current.argv, target, extra)
             summary["members"] = len(selected)
             state["root_member"] = any(m.path == "." and m.type == "dir" for m in selected)
             summary["bytes"] = sum(m.size for m in selected)
@@ -395,7 +413,7 @@ def cmd_restore(args) -> int:
         try:
             done = run_restore(RestoreRequest(target=target, archive=archive, argv=argv, codec=codec,
                                               manifest=manifest, stream_type=provider.stream_type,
-                                              check_stored=manifest is not None and args.no_verify,
+                                              check_stored=manifest is not None,  # again: it may be replaced after its check
                                               guard=guard and RestoreGuard(guard.disk,
                                                                            allow_outside_symlinks=allow_outside),
                                               staged=staged, drop=state.get("drop")),
@@ -439,11 +457,13 @@ def print_verify_report(report: dict, as_json: bool) -> None:
     status = "OK" if report["ok"] else "FAILED"
     print(f"{status}: {report['archive']}")
     print(f"  members checked: {report['members_checked']} of {report['members_expected']}")
+    from cli_recover.cli.main import one_line  # member names come from the archive: one line each
+
     for problem in report["problems"]:
-        print(f"  - {problem}")
+        print(f"  - {one_line(problem)}")
     for label in ("changed", "missing", "unexpected"):
         for item in report[label]:
-            print(f"    {label}: {item}")
+            print(f"    {label}: {one_line(item)}")
 
 
 def cmd_verify(args) -> int:

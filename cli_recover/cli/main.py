@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except RecoverError as exc:
-        print(f"cli-recover: error: {exc}", file=sys.stderr)
+        print(f"cli-recover: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("cli-recover: interrupted", file=sys.stderr)
@@ -89,8 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except OSError as exc:  # a path we could not use (data home, -o, an input file): one line, no traceback
-        print(f"cli-recover: error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"cli-recover: error: {one_line(describe_os_error(exc))}", file=sys.stderr)
         return 1
+
+
+def one_line(text: str) -> str:
+    """Control characters escaped (`\\n`, `\\x1b`): an error quotes names from archives and pods,
+    and must stay one line with no terminal escape sequence in it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -145,11 +145,14 @@ class FilesystemProvider:
 
 
 def normalize_include(path: str) -> str:
+    raw = path
     path = path.strip()
     while path.startswith("./"):
         path = path[2:]
     path = path.lstrip("/").rstrip("/")
-    if not path or ".." in path.split("/"):
+    if path in ("", "."):
+        raise UsageError(f"--include {raw!r} is the whole archive: leave --include out to restore everything")
+    if ".." in path.split("/"):
         raise UsageError(f"--include {path!r} is not a path inside the archive")
     return path
 
@@ -180,9 +183,14 @@ def remove_staging(staging: str) -> None:
 def finish_staged(staging: str, src_root: str, dst_root: str, *, force: bool, apply_root: bool) -> int:
     """Move the staged tree into place, remove the staging folder, then give the target the
     archive's `.` mode, owner and mtime (last: removing the staging folder changes its mtime)."""
+    from cli_recover.errors import RecoverError
     from cli_recover.testhooks import fault_point
 
     root_st = os.stat(src_root, follow_symlinks=False)
+    try:  # every conflict is found before the first entry moves: a refusal leaves the target as it was
+        merge_staged(src_root, dst_root, force=force, apply_root=False, check_only=True)
+    except RecoverError as exc:
+        raise RecoverError(f"{exc}; nothing was restored") from None
     fault_point("restore.merge")
     moved = merge_staged(src_root, dst_root, force=force, apply_root=False)
     remove_staging(staging)
@@ -195,15 +203,17 @@ def finish_staged(staging: str, src_root: str, dst_root: str, *, force: bool, ap
     return moved
 
 
-def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool) -> int:
+def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool, check_only: bool = False) -> int:
     """Moves every entry of src_root into dst_root with no-follow semantics: folders are opened with
     O_NOFOLLOW|O_DIRECTORY and entries renamed relative to those fds, so nothing is ever written
     through a symlink (a link where a folder should be is refused, even with force). A folder that
     exists is merged into; a file that exists is replaced only with force. Folder modes and mtimes
-    (and the archive's `.`, when apply_root) are applied after their contents. Returns the count."""
+    (and the archive's `.`, when apply_root) are applied after their contents. Returns the count.
+    check_only: the same walk, raising at the first conflict, changing nothing."""
     from cli_recover.errors import RecoverError
 
     root_st = os.stat(src_root, follow_symlinks=False)
+    _raise_fd_limit()  # two fds per folder level: a deep tree passes the common soft limit of 1024
     moved = 0
     src_fd = os.open(src_root, _DIR_FLAGS)
     try:
@@ -232,6 +242,11 @@ def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool)
                         except OSError:
                             os.close(nsfd)
                             raise
+                        if os.fstat(ndfd).st_dev != st.st_dev:  # nothing can be renamed into it
+                            os.close(nsfd)
+                            os.close(ndfd)
+                            raise RecoverError(f"{path} in the target is a mount point: the staged files cannot "
+                                               "move into it (--in-place extracts without staging)")
                         stack.append((nsfd, ndfd, iter(sorted(os.listdir(nsfd))), st, path + "/"))
                         break
                 if dst is not None:
@@ -239,14 +254,16 @@ def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool)
                         raise RecoverError(f"{path} already exists in the target; use --force to overwrite")
                     if stat.S_ISDIR(dst.st_mode):
                         raise RecoverError(f"cannot replace the folder {path} in the target with a file")
-                    if stat.S_ISDIR(st.st_mode):
+                    if stat.S_ISDIR(st.st_mode) and not check_only:
                         os.unlink(name, dir_fd=dfd)
+                if check_only:
+                    continue
                 # rename replaces a file or a symlink itself, never what a symlink points to
                 os.rename(name, name, src_dir_fd=sfd, dst_dir_fd=dfd)
                 moved += 1
             else:
                 stack.pop()
-                if st_dir is not None:
+                if st_dir is not None and not check_only:
                     _apply_dir_attrs(dfd, st_dir)
                 os.close(sfd)
                 os.close(dfd)
@@ -256,6 +273,18 @@ def merge_staged(src_root: str, dst_root: str, *, force: bool, apply_root: bool)
             os.close(dfd)
         raise
     return moved
+
+
+def _raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (OSError, ValueError):
+            pass  # then a tree deeper than the limit allows fails with EMFILE, in one line
 
 
 def _apply_dir_attrs(fd: int, st: os.stat_result) -> None:
