@@ -360,3 +360,31 @@ async def test_the_table_refreshes_itself(services, cluster):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             (folder.parent / "newcomer.pod.json").unlink(missing_ok=True)
+
+
+async def test_the_output_name_sets_the_compression_as_the_cli_does(services):
+    """`-o x.tar.gz` means gzip on the command line; the dialog follows a typed Output name, and a
+    name cli-recover cannot write (`.tar.xz`) is the dialog's problem line, not a failed job."""
+    from textual.widgets import Input, Select
+
+    app = make_app(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.pods_screen.table.move_to_key("shop/postgres-0")
+        await pilot.press("b")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#paths", Input).value = "/var/lib"
+        assert dialog.query_one("#compression", Select).value == "zstd"
+        dialog.query_one("#output", Input).value = "/tmp/db.tar.gz"
+        await pilot.pause()
+        assert dialog.query_one("#compression", Select).value == "gzip"
+        assert dialog.argvs and dialog.argvs[0][dialog.argvs[0].index("--compression") + 1] == "gzip"
+        assert not dialog.problem
+        dialog.query_one("#output", Input).value = "/tmp/db.tar.xz"
+        await pilot.pause()
+        assert "names a compression cli-recover does not write" in dialog.problem
+        assert dialog.query_one("#run").disabled
+        dialog.query_one("#output", Input).value = "/tmp/db.tar"
+        await pilot.pause()
+        assert dialog.query_one("#compression", Select).value == "none" and not dialog.problem

@@ -58,6 +58,47 @@ SKIPPABLE_MAGIC = 0x184D2A50  # ..0x184D2A5F: zstd and lz4 skip these frames (pz
 ZSTD_MAGIC, LZ4_MAGIC, LZ4_LEGACY_MAGIC = 0xFD2FB528, 0x184D2204, 0x184C2102
 
 
+# what an archive's name says about its compression (longest suffix first)
+_NAME_CODECS = ((".tar.zst", "zstd"), (".tzst", "zstd"), (".tar.gz", "gzip"), (".tgz", "gzip"),
+                (".tar.lz4", "lz4"), (".tar", "none"), (".zst", "zstd"), (".gz", "gzip"), (".lz4", "lz4"))
+# names that say a compression cli-recover does not write: refused rather than zstd under their name
+_FOREIGN_SUFFIXES = (".xz", ".txz", ".bz2", ".tbz", ".tbz2", ".zip", ".7z", ".lzma", ".lz", ".z", ".br")
+
+
+def codec_named_by(output: str | None) -> str | None:
+    """The codec an output file name says (`x.tar.gz` -> gzip), None for a folder or a plain name;
+    UsageError for a compression cli-recover does not write (`x.tar.xz`)."""
+    import os
+    from pathlib import Path
+
+    from cli_recover.errors import UsageError
+
+    if not output or output.endswith(("/", os.sep)) or Path(output).expanduser().is_dir():
+        return None
+    lower = output.lower()
+    named = next((codec for suffix, codec in _NAME_CODECS if lower.endswith(suffix)), None)
+    if named is None and lower.endswith(_FOREIGN_SUFFIXES):
+        raise UsageError(f"-o {Path(output).name} names a compression cli-recover does not write; use "
+                         ".tar.zst, .tar.gz, .tar.lz4 or .tar")
+    return named
+
+
+def codec_for_output(output: str | None, compression: str | None) -> str:
+    """The codec: --compression, else what `-o NAME`'s extension says, else zstd. A name that says
+    another codec than --compression is refused (a .tar.gz file must be gzip)."""
+    from pathlib import Path
+
+    from cli_recover.errors import UsageError
+
+    named = codec_named_by(output)
+    if compression is None:
+        return named or "zstd"
+    if named is not None and named != compression:
+        raise UsageError(f"-o {Path(output).name} names a {named} archive but --compression is {compression}: "
+                         "make them agree (or leave --compression out to take it from the name)")
+    return compression
+
+
 def detect_codec(path: str) -> str:
     """The codec of a stored file from its first bytes, as the CLIs see them: skippable frames are
     passed over (pzstd output starts with one), legacy lz4 (`lz4 -l`) is lz4."""

@@ -109,31 +109,6 @@ def resolve_output(output: str | None, label: str, extension: str) -> tuple[Path
     return path.absolute(), False
 
 
-# what an archive's name says about its compression (longest suffix first)
-_NAME_CODECS = ((".tar.zst", "zstd"), (".tzst", "zstd"), (".tar.gz", "gzip"), (".tgz", "gzip"),
-                (".tar.lz4", "lz4"), (".tar", "none"), (".zst", "zstd"), (".gz", "gzip"), (".lz4", "lz4"))
-# names that say a compression cli-recover does not write: refused rather than zstd under their name
-_FOREIGN_SUFFIXES = (".xz", ".txz", ".bz2", ".tbz", ".tbz2", ".zip", ".7z", ".lzma", ".lz", ".z", ".br")
-
-
-def codec_for_output(output: str | None, compression: str | None) -> str:
-    """The codec: --compression, else what `-o NAME`'s extension says, else zstd. A name that says
-    another codec than --compression is refused (a .tar.gz file must be gzip)."""
-    named = None
-    if output and not output.endswith(("/", os.sep)) and not Path(output).expanduser().is_dir():
-        lower = output.lower()
-        named = next((codec for suffix, codec in _NAME_CODECS if lower.endswith(suffix)), None)
-        if named is None and lower.endswith(_FOREIGN_SUFFIXES):
-            raise UsageError(f"-o {Path(output).name} names a compression cli-recover does not write; use "
-                             ".tar.zst, .tar.gz, .tar.lz4 or .tar")
-    if compression is None:
-        return named or "zstd"
-    if named is not None and named != compression:
-        raise UsageError(f"-o {Path(output).name} names a {named} archive but --compression is {compression}: "
-                         "make them agree (or leave --compression out to take it from the name)")
-    return compression
-
-
 def cmd_backup(args) -> int:
     from cli_recover.archive.codecs import codec_info, resolve_level
     from cli_recover.archive.manifest import manifest_path, partial_outputs, reserve_output
@@ -143,6 +118,8 @@ def cmd_backup(args) -> int:
 
     provider = _load_provider(args.provider)
     pod = _positional_target(args, "path", "backup", provider.name)
+    from cli_recover.archive.codecs import codec_for_output
+
     args.compression = codec_for_output(args.output, args.compression)
     level = resolve_level(args.compression, args.level)
     target = make_target(args, pod)

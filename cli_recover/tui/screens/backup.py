@@ -173,6 +173,13 @@ class BackupDialog(ModalScreen[dict | None]):
             if not low <= level <= high:
                 raise ValueError(f"the level for {compression} is {low}..{high}")
         output = self._value("#output")
+        from cli_recover.archive.codecs import codec_for_output
+        from cli_recover.errors import UsageError
+
+        try:
+            codec_for_output(output, compression)  # the CLI refuses a name that says another codec
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
         if output and len(paths) > 1:
             target = Path(output).expanduser()
             if not target.is_dir():
@@ -210,7 +217,23 @@ class BackupDialog(ModalScreen[dict | None]):
         self.query_one("#run", Button).disabled = bool(self.problem) or self.running
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "output":
+            self.follow_output_name(event.value)
         self.update_preview()
+
+    def follow_output_name(self, output: str) -> None:
+        """An Output name that says its compression (`x.tar.gz`) sets Compression to it, as the CLI
+        takes the codec from `-o NAME`; a name cli-recover cannot write is left to the preview's check."""
+        from cli_recover.archive.codecs import codec_named_by
+        from cli_recover.errors import UsageError
+
+        try:
+            named = codec_named_by(output.strip())
+        except UsageError:
+            return
+        select = self.query_one("#compression", Select)
+        if named is not None and select.value != named:
+            select.value = named
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.update_preview()
