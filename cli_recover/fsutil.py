@@ -80,3 +80,8 @@ def open_regular(path: str | os.PathLike, mode: str = "rb", **kwargs):
     except BaseException:
         os.close(fd)
         raise
+
+
+# The private folder a staged local restore extracts into, inside the target (providers/filesystem.py).
+# A job records it as a partial output; remove_partial() removes such folders whole, nothing else.
+STAGING_PREFIX = ".cli-recover-staging-"

@@ -350,3 +350,22 @@ def test_sigterm_during_a_staged_restore_removes_the_staging_folder(tmp_path):
         pytest.skip("the restore finished before the signal")
     assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
     assert list(dest.iterdir()) == []
+
+
+def test_a_staging_folder_left_by_kill_9_is_removed_by_the_vanished_job_check(tmp_path):
+    """kill -9 between extraction and the move leaves the private staging folder in the target; the
+    job recorded it as a partial output, so the next look at the history (`status`) removes it whole."""
+    from tests.faults import fault_env
+
+    archive = _big_archive(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "old.txt").write_text("old")
+    out = run_cli("restore", "filesystem", "--local", archive, "--target-path", dest, "-q",
+                  env=fault_env("restore.merge=kill"))
+    assert out.returncode != 0
+    left = [n for n in os.listdir(dest) if n.startswith(".cli-recover-staging-")]
+    assert left and any(os.scandir(dest / left[0] / "root"))  # the kill left a full staging folder
+    status = run_cli("status", "-o", "json")
+    assert status.returncode == 0, status.stderr
+    assert sorted(os.listdir(dest)) == ["old.txt"]

@@ -383,6 +383,7 @@ def cmd_restore(args) -> int:
                 raise RecoverError(f"cannot create a staging folder in {plan_now.target_dir}: "
                                    f"{exc.strerror or exc} (--in-place extracts without one)") from None
             argv = [inner if i and argv[i - 1] == "-C" else a for i, a in enumerate(argv)]
+            handle.set_paths(partial=[staging])  # removed after a kill -9 too (the vanished-job check)
             handle.log(f"staging in {staging}")
         handle.log(f"consumer on {target.describe()}: {' '.join(argv)}")
         progress = _job_progress(args, handle, "restore")

@@ -101,7 +101,13 @@ def _parse_record(data: bytes, job_id: str) -> dict:
 
 
 def remove_paths(paths) -> list[str]:
-    """Remove files (never directories); returns the ones that were there."""
+    """Remove files; returns the ones that were there. The only directories removed are a staged
+    restore's private staging folders (named STAGING_PREFIX..., made by the job that lists them),
+    removed whole without following links; any other directory is left alone."""
+    import shutil
+
+    from cli_recover.fsutil import STAGING_PREFIX
+
     removed = []
     for p in paths or ():
         if not p:
@@ -111,8 +117,12 @@ def remove_paths(paths) -> list[str]:
             removed.append(str(p))
         except FileNotFoundError:
             pass
-        except IsADirectoryError:
-            pass
+        except (IsADirectoryError, PermissionError):
+            path = str(p)
+            if os.path.basename(path.rstrip("/")).startswith(STAGING_PREFIX) and not os.path.islink(path) \
+                    and os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
         except OSError:
             pass
     return removed

@@ -159,7 +159,8 @@ def normalize_include(path: str) -> str:
 
 # --- staged local restores -------------------------------------------------------------------
 
-STAGING_PREFIX = ".cli-recover-staging-"
+from cli_recover.fsutil import STAGING_PREFIX  # noqa: E402 - one name for the engine and the provider
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
