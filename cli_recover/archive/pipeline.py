@@ -343,8 +343,7 @@ def run_backup(req: BackupRequest, progress: Progress | None = None, cancel: thr
         if isinstance(failure, KeyboardInterrupt):
             raise _abort(Cancelled(signal.SIGINT)) from None
         if isinstance(failure, Exception) and not isinstance(failure, (RecoverError, OSError)):
-            what = (failure.strerror or str(failure)) if isinstance(failure, OSError) else str(failure)
-            raise _abort(RecoverError(f"backup stream failed in read: {what}; no archive was written")) from failure
+            raise _abort(RecoverError(f"backup stream failed in read: {failure}; no archive was written")) from failure
         raise _abort(failure)
     code = proc.wait()
     if cancel is not None and cancel.is_set():
@@ -592,7 +591,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     # accepted (see docs/FORMAT.md, "The restore stream"), so no parser disagreement can reach it
     writer = None
     if req.stream_type == "tar":
-        drop = req.drop if req.drop is not None else duplicate_copies(req.manifest)
+        drop = req.drop if req.drop is not None else duplicate_copies(_manifest_paths(req.manifest))
         writer = CanonicalTar(send, on_header=guard, drop=drop)
     sink = writer.feed if writer is not None else send
 
@@ -617,7 +616,7 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
         proc.kill()
         proc.wait()
         if req.staged:
-            raise IntegrityError(f"{exc}; nothing was restored (the staged files were removed)") from None
+            raise IntegrityError(f"{exc}; {NOTHING_RESTORED}") from None
         raise IntegrityError(f"{exc}; the restore stopped part-way and is incomplete") from None
     except BaseException:
         proc.kill()
@@ -631,6 +630,13 @@ def run_restore(req: RestoreRequest, progress: Progress | None = None, cancel: t
     return {"raw_bytes": raw, "members": writer.indexer.members if writer else None}
 
 
+NOTHING_RESTORED = "nothing was restored (the staged files were removed)"
+
+
+def _left_incomplete(name: str) -> str:
+    return f"{name} may be left incomplete in the target (and members after it missing)"
+
+
 def _in_flight(guard, writer) -> str | None:
     last = getattr(guard, "last", None)
     name = getattr(writer, "current", None) or (last.path if last is not None else None)
@@ -641,9 +647,9 @@ def _cancelled(req: RestoreRequest, guard, writer, signum: int) -> Cancelled:
     """A cancelled restore says what it left: nothing (staged), or which file may be incomplete."""
     what = str(Cancelled(signum))
     if req.staged:
-        return Cancelled(signum, f"{what}; nothing was restored (the staged files were removed)")
+        return Cancelled(signum, f"{what}; {NOTHING_RESTORED}")
     name = _in_flight(guard, writer)
-    where = f": {name} may be left incomplete in the target (and members after it missing)" if name else ""
+    where = f": {_left_incomplete(name)}" if name else ""
     err = Cancelled(signum, f"{what}; the restore stopped part-way{where}")
     err.incomplete = name
     return err
@@ -655,20 +661,24 @@ def _consumer_failed(req: RestoreRequest, proc, guard, what: str, writer=None) -
     stderr = proc.stderr_text()
     name = stderr_file(stderr)
     name = name.removeprefix("./") if name is not None else _in_flight(guard, writer)
-    where = f"; {name} may be left incomplete in the target (and members after it missing)" if name else ""
-    if req.staged:
-        where = "; nothing was restored (the staged files were removed)"
+    where = f"; {NOTHING_RESTORED}" if req.staged else f"; {_left_incomplete(name)}" if name else ""
     err = ProducerError(f"{what}: {stderr_summary(stderr)}{where}")
     err.incomplete = name
     err.stderr_tail = stderr[-4000:]
     return err
 
 
-def duplicate_copies(manifest: dict | None) -> set[tuple[str, int]]:
-    """(path, occurrence) of every copy of a path stored more than once but the last: GNU tar
-    without -k lets the last copy win, and restore runs tar with -k (which would stop at the second)."""
-    counts: dict[str, int] = {}
-    for m in (manifest or {}).get("members") or []:
-        if isinstance(m, dict) and isinstance(m.get("path"), str):
-            counts[m["path"]] = counts.get(m["path"], 0) + 1
+def duplicate_copies(paths) -> set[tuple[str, int]]:
+    """(path, occurrence) of every copy of a path stored more than once but the last, given the
+    members' paths in stream order: GNU tar without -k lets the last copy win, and restore runs tar
+    with -k (which would stop at the second)."""
+    from collections import Counter
+
+    counts = Counter(paths)
     return {(path, i) for path, n in counts.items() if n > 1 for i in range(n - 1)}
+
+
+def _manifest_paths(manifest: dict | None) -> list[str]:
+    """The member paths a (possibly hand-edited) manifest lists, in order."""
+    return [m["path"] for m in (manifest or {}).get("members") or []
+            if isinstance(m, dict) and isinstance(m.get("path"), str)]

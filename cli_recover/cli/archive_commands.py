@@ -316,7 +316,7 @@ def cmd_restore(args) -> int:
             from cli_recover.archive.pipeline import duplicate_copies
 
             # of a path stored twice only the last copy is restored, as GNU tar without -k does
-            state["drop"] = duplicate_copies({"members": [{"path": m.path} for m in members]})
+            state["drop"] = duplicate_copies(m.path for m in members)
             if members and not members[0].raw_name.startswith("./"):
                 # an archive made elsewhere (`tar -cf a.tar dir`): its names have no ./ prefix
                 prefix = ""

@@ -132,7 +132,7 @@ def restore_ours(raw: bytes, dest: Path):
         indexer = TarIndexer(on_member=members.append)
         indexer.feed(raw)
         indexer.finish()
-    drop = duplicate_copies({"members": [m.to_json() for m in members]})
+    drop = duplicate_copies(m.path for m in members)
     archive = dest.parent / "in.tar"
     archive.write_bytes(raw)
     argv = ["tar", "-x", "-f", "-", "-C", str(dest), "-p", "-k"]
