@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_recover.archive.guard import KnownDisk, LocalDisk, RestoreGuard, UnsafeMember, check_safe
+from cli_recover.archive.guard import KnownDisk, LocalDisk, RestoreGuard, UnsafeMember
 from cli_recover.archive.tarindex import Member
 from cli_recover.kube.sandbox import make_pod, serve
 from tests.conftest import run_cli
@@ -69,11 +69,11 @@ def test_wanted_walk_is_depth_first_and_balanced():
     assert steps == [("d", "a"), ("d", "b"), ("u", None), ("u", None)]  # leaves are never asked about
 
 
-def test_check_safe_keeps_the_old_set_api():
-    state: set = set()
-    check_safe(m("x", "symlink", "."), state)
+def test_a_link_through_an_earlier_link_is_refused():
+    guard = RestoreGuard()
+    guard.check(m("x", "symlink", "."))
     with pytest.raises(UnsafeMember, match="through another symlink"):
-        check_safe(m("y", "symlink", "x/.."), state)
+        guard.check(m("y", "symlink", "x/.."))
 
 
 # --- through the CLI ----------------------------------------------------------------------------

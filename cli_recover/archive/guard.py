@@ -269,17 +269,6 @@ class RestoreGuard:
                     yield "u", None, None
 
 
-def check_safe(member: Member, state) -> None:
-    """Refuse members that could escape the target folder. `state` carries the guard across the
-    members of one archive: a RestoreGuard, or (older callers) an empty set the guard is kept in."""
-    if isinstance(state, RestoreGuard):
-        state.check(member)
-        return
-    if not state:
-        state.add(RestoreGuard())
-    next(iter(state)).check(member)
-
-
 def _leaves(path: str, text: str) -> bool:
     """The link text leaves the archive root on its own (absolute, or more `..` than folders)."""
     if text.startswith("/"):

@@ -15,7 +15,6 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from cli_recover.archive.guard import UnsafeMember, check_safe  # noqa: F401 - re-exported
 from cli_recover.errors import IntegrityError
 
 BLOCK = 512
