@@ -223,6 +223,11 @@ class Decompressor:
             self._reader = self._src
             self._corrupt = ()
 
+    @property
+    def consumed(self) -> int:
+        """Stored (compressed) bytes read so far: the progress of a read through the file."""
+        return self._src.count
+
     def read(self, size: int) -> bytes:
         from cli_recover.errors import IntegrityError
 

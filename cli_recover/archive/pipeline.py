@@ -458,14 +458,12 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
     state: dict = {"error": None}
     reader, total = open_stored(path)
     stop, ended = threading.Event(), threading.Event()
-    tap = _Tap(stored_hash)
 
     def produce() -> None:
         try:  # from the first instruction: the reader always learns the end or the error
             fault_point("stage.decompress.start")
             with reader as f:
-                tap.f = f
-                dec = Decompressor(tap, codec)
+                dec = Decompressor(f if stored_hash is None else _Hashing(f, stored_hash), codec)
                 first = True
                 while not stop.is_set():
                     out = dec.read(CHUNK)
@@ -474,7 +472,7 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
                     if first:
                         fault_point("stage.decompress.chunk")
                         first = False
-                    if not _put(q, (out, tap.count), stop):
+                    if not _put(q, (out, dec.consumed), stop):
                         break
         except BaseException as exc:  # noqa: BLE001 - re-raised in the reader
             state["error"] = exc
@@ -510,17 +508,15 @@ def stream_archive(path: Path, codec: str, sink: Callable[[bytes], None], *, pro
     return raw
 
 
-class _Tap:
-    """The stored bytes on their way into the decompressor: counted (progress) and hashed."""
+class _Hashing:
+    """The stored bytes on their way into the decompressor, hashed."""
 
-    def __init__(self, stored_hash):
-        self.f, self.hash, self.count = None, stored_hash, 0
+    def __init__(self, f, stored_hash):
+        self.f, self.hash = f, stored_hash
 
     def read(self, n: int = -1) -> bytes:
         data = self.f.read(n)
-        self.count += len(data)
-        if self.hash is not None:
-            self.hash.update(data)
+        self.hash.update(data)
         return data
 
 
